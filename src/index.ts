@@ -1,0 +1,21 @@
+/**
+ * redtask: a reliable distributed task scheduler on Redis.
+ * The library behind task-publish, task-worker and task-monitor.
+ */
+export { Queue, listQueues, DEFAULT_MAX_PAYLOAD } from './shared/queue.js';
+export type { AddOptions, AttemptError, ConnectionOptions, QueueCounts, QueueSettings, TaskInfo, TaskState, WorkerInfo } from './shared/queue.js';
+export { Worker, UnrecoverableError, TaskAbortedError } from './shared/worker.js';
+export type { Handler, HandlerContext, Task, WorkerEvents, WorkerOptions } from './shared/worker.js';
+export { parseBackoff, backoffDelay, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF } from './shared/record.js';
+export type { Backoff } from './shared/record.js';
+export { parseDuration } from './shared/duration.js';
+export { queueKeys, validateQueueName, QUEUES_KEY } from './shared/keys.js';
+export { createRedis, redactUrl, resolveRedisUrl, DEFAULT_REDIS_URL } from './shared/redis.js';
+export {
+  RedtaskError,
+  UsageError,
+  RedisUnreachableError,
+  QueueFullError,
+  CorruptRecordError,
+  ExitCode,
+} from './shared/errors.js';

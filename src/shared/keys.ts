@@ -1,0 +1,58 @@
+import { UsageError } from './errors.js';
+
+/** Every key of one queue lives under the hash tag {<queue>}, so a queue is one Cluster slot. */
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export function validateQueueName(name: string): string {
+  if (!QUEUE_NAME.test(name)) {
+    throw new UsageError(
+      `invalid queue name ${JSON.stringify(name)}: use 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+/** The global set of queue names (outside any queue's slot; written with plain commands). */
+export const QUEUES_KEY = 'rt:queues';
+
+export interface QueueKeys {
+  meta: string;
+  config: string;
+  wait: string;
+  active: string;
+  lease: string;
+  marker: string;
+  corrupt: string;
+  delayed: string;
+  data: string;
+  completed: string;
+  results: string;
+  dead: string;
+  errors: string;
+  progress: string;
+  workers: string;
+  winfo: string;
+}
+
+/** Names every key of a queue. The README's key table documents each one. */
+export function queueKeys(queue: string): QueueKeys {
+  const p = `rt:{${validateQueueName(queue)}}:`;
+  return {
+    meta: `${p}meta`,
+    config: `${p}config`,
+    wait: `${p}wait`,
+    active: `${p}active`,
+    lease: `${p}lease`,
+    marker: `${p}marker`,
+    corrupt: `${p}corrupt`,
+    delayed: `${p}delayed`,
+    data: `${p}data`,
+    completed: `${p}completed`,
+    results: `${p}results`,
+    dead: `${p}dead`,
+    errors: `${p}errors`,
+    progress: `${p}progress`,
+    workers: `${p}workers`,
+    winfo: `${p}winfo`,
+  };
+}

@@ -1,0 +1,58 @@
+-- Helpers shared by the scripts (inlined by the loader where a script says `--@include record`).
+--
+-- A task record is one string: "<id>|<made>|<max>|<publishedAt>|<name>|<opts>|<data>".
+-- made = attempts that ended without success, max = attempts allowed. Only the head is ever
+-- parsed here; the body after it belongs to the client.
+
+local function rt_head(e)
+  return string.match(e, '^(%d+)|(%d+)|(%d+)|')
+end
+
+-- The same record with one more attempt counted as made.
+local function rt_bump(e, id, made)
+  return id .. '|' .. (tonumber(made) + 1) .. '|' .. string.sub(e, #id + #made + 3)
+end
+
+-- Appends one JSON object to the task's attempt history (a JSON array kept per task).
+local function rt_append_error(key, id, entry)
+  local h = redis.call('HGET', key, id)
+  if h then
+    h = string.sub(h, 1, -2) .. ',' .. entry .. ']'
+  else
+    h = '[' .. entry .. ']'
+  end
+  redis.call('HSET', key, id, h)
+end
+
+-- Removes every trace of finished tasks from the side hashes.
+local function rt_forget(ids, dataKey, resultsKey, errorsKey)
+  if #ids == 0 then return end
+  redis.call('HDEL', dataKey, unpack(ids))
+  redis.call('HDEL', resultsKey, unpack(ids))
+  redis.call('HDEL', errorsKey, unpack(ids))
+end
+
+-- Keeps a finished-set (ZSET id -> finishedAt) within `keep` entries and `age` ms.
+-- Bounded work per call: at most 1,000 removals of each kind.
+local function rt_trim(zkey, keep, age, now, dataKey, resultsKey, errorsKey)
+  local over = redis.call('ZCARD', zkey) - keep
+  if over > 0 then
+    local popped = redis.call('ZPOPMIN', zkey, math.min(over, 1000))
+    local ids = {}
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+    rt_forget(ids, dataKey, resultsKey, errorsKey)
+  end
+  if age > 0 then
+    local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - age, 'LIMIT', 0, 1000)
+    if #old > 0 then
+      redis.call('ZREM', zkey, unpack(old))
+      rt_forget(old, dataKey, resultsKey, errorsKey)
+    end
+  end
+end
+
+-- Reads a queue's retention settings, with the defaults used when none are configured.
+local function rt_retention(configKey)
+  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs')
+  return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000
+end

@@ -1,0 +1,33 @@
+-- Takes up to `count` waiting tasks (oldest first) and leases them to the caller.
+-- Each gets a lease deadline in the lease ZSET and its fencing token in the active HASH
+-- (value "<token>|<record>"). A record whose head cannot be parsed is moved to the corrupt
+-- LIST instead of being handed out. When tasks remain, the marker is set again so that
+-- another idle worker wakes up too.
+local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, now, leaseMs, count, token)
+  if count <= 0 then return {} end
+  local els = redis.call('RPOP', waitKey, count)
+  if not els then return {} end
+  local deadline = now + leaseMs
+  local act, lease, out = {}, {}, {}
+  for i = 1, #els do
+    local e = els[i]
+    local id = rt_head(e)
+    if id then
+      act[#act + 1] = id
+      act[#act + 1] = token .. '|' .. e
+      lease[#lease + 1] = deadline
+      lease[#lease + 1] = id
+      out[#out + 1] = e
+    else
+      redis.call('RPUSH', corruptKey, e)
+    end
+  end
+  if #act > 0 then
+    redis.call('HSET', activeKey, unpack(act))
+    redis.call('ZADD', leaseKey, unpack(lease))
+  end
+  if redis.call('LLEN', waitKey) > 0 then
+    redis.call('ZADD', markerKey, 0, 'm')
+  end
+  return out
+end

@@ -1,0 +1,300 @@
+import type { Redis } from 'ioredis';
+import { QueueFullError, UsageError } from './errors.js';
+import { QUEUES_KEY, queueKeys, type QueueKeys, validateQueueName } from './keys.js';
+import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
+import { createRedis, resolveRedisUrl } from './redis.js';
+import { runScript } from './scripts.js';
+
+export interface ConnectionOptions {
+  /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
+  connection?: string | Redis;
+}
+
+export interface AddOptions {
+  /** Task name, used by handler modules to pick a handler. */
+  name?: string;
+  /** Attempts in all, including the first (default 3). */
+  attempts?: number;
+  /** Backoff between attempts: an object or a spec such as "exponential:1s:10m" or "fixed:5s". */
+  backoff?: Backoff | string;
+  /** Run no earlier than this many ms from now. */
+  delay?: number;
+  /** Run no earlier than this time. */
+  runAt?: Date | number;
+}
+
+export interface QueueSettings {
+  /** Completed tasks kept (with result), newest first; 0 keeps none. Default 1,000. */
+  keepCompleted?: number;
+  /** Completed tasks older than this (ms) are removed. Default 24 h. */
+  keepCompletedMs?: number;
+  /** Dead-lettered tasks kept. Default 10,000. */
+  keepDead?: number;
+  /** Dead-lettered tasks older than this (ms) are removed. Default 7 days. */
+  keepDeadMs?: number;
+  /** Most waiting tasks accepted; publishing beyond fails with QueueFullError. 0: no limit (default). */
+  maxWaiting?: number;
+}
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  /** Completed tasks currently retained. */
+  completedRetained: number;
+  /** Dead-lettered tasks currently retained. */
+  deadRetained: number;
+  /** Totals since the queue was created. */
+  published: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  recovered: number;
+}
+
+export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'dead';
+
+export interface AttemptError {
+  attempt: number;
+  at: number;
+  error: string;
+  worker?: string;
+}
+
+export interface TaskInfo<T = unknown> extends TaskRecord<T> {
+  queue: string;
+  state: TaskState;
+  /** The result (completed tasks), parsed from JSON. */
+  result?: unknown;
+  /** One entry per failed attempt. */
+  errors: AttemptError[];
+  /** For active tasks: the lease deadline (ms since epoch). */
+  leaseUntil?: number;
+  /** For delayed tasks: when the task becomes due; for finished ones: when it finished. */
+  at?: number;
+  progress?: unknown;
+}
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  running: number;
+  startedAt: number;
+  lastSeen: number;
+  version: string;
+}
+
+/** Tasks of one add call must fit in a payload this large (bytes of JSON), unless configured. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const BATCH = 1000;
+
+/** Opens the client a Queue or Worker uses, remembering whether it owns it. */
+export function openConnection(connection: string | Redis | undefined, name: string): { client: Redis; owned: boolean; url: string } {
+  if (connection && typeof connection !== 'string') return { client: connection, owned: false, url: '(shared client)' };
+  const url = resolveRedisUrl(connection);
+  return { client: createRedis(url, { name }), owned: true, url };
+}
+
+function num(v: unknown): number {
+  return Number(v ?? 0) || 0;
+}
+
+/**
+ * The producer and inspector side of one queue: add tasks, read counts and single tasks,
+ * change the queue's settings.
+ */
+export class Queue<T = unknown> {
+  readonly name: string;
+  readonly keys: QueueKeys;
+  readonly client: Redis;
+  private readonly owned: boolean;
+  private registered = false;
+  maxPayloadBytes = DEFAULT_MAX_PAYLOAD;
+
+  constructor(name: string, opts: ConnectionOptions = {}) {
+    this.name = validateQueueName(name);
+    this.keys = queueKeys(name);
+    const { client, owned } = openConnection(opts.connection, 'redtask:queue');
+    this.client = client;
+    this.owned = owned;
+  }
+
+  /** Adds one task; resolves to its id. */
+  async add(data: T, opts: AddOptions = {}): Promise<string> {
+    const [id] = await this.addBulk([{ data, opts }]);
+    return id!;
+  }
+
+  /** Adds many tasks (sent 1,000 to a script call); resolves to their ids, in order. */
+  async addBulk(items: Array<{ data: T; opts?: AddOptions }>): Promise<string[]> {
+    const now = Date.now();
+    const encoded = items.map((item) => this.encode(item.data, item.opts ?? {}, now));
+    if (!this.registered) {
+      await this.client.sadd(QUEUES_KEY, this.name);
+      this.registered = true;
+    }
+    const ids: string[] = [];
+    for (let i = 0; i < encoded.length; i += BATCH) {
+      const chunk = encoded.slice(i, i + BATCH);
+      const res = (await runScript(
+        this.client,
+        'publish',
+        [this.keys.meta, this.keys.wait, this.keys.marker, this.keys.delayed, this.keys.data, this.keys.config],
+        [now, chunk.length, ...chunk.flat()],
+      )) as [number, number];
+      if (res[0] === -1) {
+        throw new QueueFullError(
+          `queue ${this.name} is full: ${res[1]} tasks waiting, maxWaiting would be exceeded${ids.length ? ` (the first ${ids.length} tasks were accepted)` : ''}`,
+        );
+      }
+      for (let k = 0; k < res[1]; k++) ids.push(String(res[0] + k));
+    }
+    return ids;
+  }
+
+  private encode(data: T, opts: AddOptions, now: number): Array<string | number> {
+    const json = JSON.stringify(data === undefined ? null : data);
+    if (Buffer.byteLength(json) > this.maxPayloadBytes) {
+      throw new UsageError(`payload of ${Buffer.byteLength(json)} bytes is larger than the limit of ${this.maxPayloadBytes} bytes`);
+    }
+    const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
+    if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) {
+      throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to 1000`);
+    }
+    const backoff = typeof opts.backoff === 'string' ? parseBackoff(opts.backoff) : opts.backoff;
+    let runAt = 0;
+    if (opts.runAt !== undefined) runAt = typeof opts.runAt === 'number' ? opts.runAt : opts.runAt.getTime();
+    if (opts.delay !== undefined) {
+      if (!(opts.delay >= 0)) throw new UsageError(`invalid delay ${opts.delay}: use a number of ms >= 0`);
+      runAt = now + opts.delay;
+    }
+    if (Number.isNaN(runAt)) throw new UsageError('invalid run-at time');
+    return [attempts, validateTaskName(opts.name ?? ''), encodeOpts(backoff), json, runAt];
+  }
+
+  /** Current counts of each state and the totals; every figure is O(1) to read. */
+  async counts(): Promise<QueueCounts> {
+    const k = this.keys;
+    const res = await this.client
+      .multi()
+      .llen(k.wait)
+      .hlen(k.active)
+      .zcard(k.delayed)
+      .zcard(k.completed)
+      .zcard(k.dead)
+      .hmget(k.meta, 'published', 'completed', 'failed', 'retried', 'recovered')
+      .exec();
+    if (!res) throw new Error('counts: transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const v = res.map(([, r]) => r);
+    const meta = v[5] as Array<string | null>;
+    return {
+      waiting: num(v[0]),
+      active: num(v[1]),
+      delayed: num(v[2]),
+      completedRetained: num(v[3]),
+      deadRetained: num(v[4]),
+      published: num(meta[0]),
+      completed: num(meta[1]),
+      failed: num(meta[2]),
+      retried: num(meta[3]),
+      recovered: num(meta[4]),
+    };
+  }
+
+  /** One task in whatever state it is, or null when it is unknown (or no longer retained). */
+  async getTask(id: string): Promise<TaskInfo<T> | null> {
+    const k = this.keys;
+    const res = await this.client
+      .multi()
+      .hget(k.active, id)
+      .hget(k.data, id)
+      .zscore(k.delayed, id)
+      .zscore(k.completed, id)
+      .zscore(k.dead, id)
+      .hget(k.results, id)
+      .hget(k.errors, id)
+      .zscore(k.lease, id)
+      .hget(k.progress, id)
+      .exec();
+    if (!res) return null;
+    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress] = res.map(([, r]) => r as string | null);
+    const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
+    const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
+      ...decodeRecord<T>(record),
+      queue: this.name,
+      state,
+      errors: errs,
+      at: at ? Number(at) : undefined,
+    });
+    if (active) {
+      const t = info(active.slice(active.indexOf('|') + 1), 'active');
+      t.leaseUntil = lease ? Number(lease) : undefined;
+      if (progress) t.progress = JSON.parse(progress);
+      return t;
+    }
+    if (data) {
+      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : 'delayed';
+      const t = info(data, state, completedAt ?? deadAt ?? delayedAt);
+      if (result !== null && result !== undefined) t.result = JSON.parse(result);
+      return t;
+    }
+    // Waiting tasks are list elements: scan (admin use; O(waiting)).
+    const prefix = `${id}|`;
+    const len = await this.client.llen(k.wait);
+    for (let start = 0; start < len; start += 1000) {
+      const chunk = await this.client.lrange(k.wait, start, start + 999);
+      const hit = chunk.find((e) => e.startsWith(prefix));
+      if (hit) return info(hit, 'waiting');
+    }
+    return null;
+  }
+
+  /** The result of a completed task (parsed JSON), or undefined. */
+  async getResult(id: string): Promise<unknown> {
+    const r = await this.client.hget(this.keys.results, id);
+    return r === null ? undefined : JSON.parse(r);
+  }
+
+  /** Changes this queue's settings, for every worker and publisher. */
+  async configure(settings: QueueSettings): Promise<void> {
+    const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
+    for (const [key, v] of entries) {
+      if (!Number.isInteger(v) || (v as number) < 0) throw new UsageError(`invalid ${key} ${v}: use a whole number >= 0`);
+    }
+    if (entries.length) await this.client.hset(this.keys.config, Object.fromEntries(entries) as Record<string, number>);
+  }
+
+  async settings(): Promise<QueueSettings> {
+    const raw = await this.client.hgetall(this.keys.config);
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+  }
+
+  /** Live workers of this queue (those that sent a heartbeat within their lease). */
+  async workers(): Promise<WorkerInfo[]> {
+    const [seen, info] = await Promise.all([
+      this.client.zrange(this.keys.workers, 0, -1, 'WITHSCORES'),
+      this.client.hgetall(this.keys.winfo),
+    ]);
+    const out: WorkerInfo[] = [];
+    for (let i = 0; i < seen.length; i += 2) {
+      const id = seen[i]!;
+      const raw = info[id];
+      if (!raw) continue;
+      out.push({ ...(JSON.parse(raw) as Omit<WorkerInfo, 'lastSeen'>), lastSeen: Number(seen[i + 1]) });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.client.quit().catch(() => this.client.disconnect());
+  }
+}
+
+/** Names of all queues that ever had a task published. */
+export async function listQueues(client: Redis): Promise<string[]> {
+  return (await client.smembers(QUEUES_KEY)).sort();
+}

@@ -1,0 +1,115 @@
+import { CorruptRecordError, UsageError } from './errors.js';
+import { parseDuration } from './duration.js';
+
+/**
+ * A task record is one string, "<id>|<made>|<max>|<publishedAt>|<name>|<opts>|<data>", so that a
+ * waiting task costs one list element (no per-task hash). Lua reads only the head (id, made,
+ * max); the rest is the client's. opts is "" or JSON of numbers and fixed words (never a '|'),
+ * data is the task's payload as JSON.
+ */
+export interface Backoff {
+  type: 'exponential' | 'fixed';
+  /** Base delay (exponential) or the delay (fixed), ms. */
+  delay: number;
+  /** Upper bound for exponential delays, ms. */
+  maxDelay?: number;
+}
+
+export const DEFAULT_ATTEMPTS = 3;
+export const DEFAULT_BACKOFF: Backoff = { type: 'exponential', delay: 1000, maxDelay: 3_600_000 };
+
+/** Options stored with a task (short keys: they are kept per task in Redis). */
+export interface StoredOpts {
+  /** backoff type: e = exponential, f = fixed */
+  bt?: 'e' | 'f';
+  /** backoff delay ms */
+  bd?: number;
+  /** backoff max delay ms */
+  bm?: number;
+}
+
+export interface TaskRecord<T = unknown> {
+  id: string;
+  /** Attempts that have ended without success. */
+  made: number;
+  maxAttempts: number;
+  publishedAt: number;
+  name: string;
+  opts: StoredOpts;
+  data: T;
+}
+
+const NAME = /^[^|\n]{0,200}$/;
+
+export function validateTaskName(name: string): string {
+  if (!NAME.test(name)) throw new UsageError(`invalid task name ${JSON.stringify(name)}: at most 200 characters, no '|' or newline`);
+  return name;
+}
+
+export function encodeOpts(backoff: Backoff | undefined): string {
+  if (!backoff) return '';
+  const o: StoredOpts = { bt: backoff.type === 'fixed' ? 'f' : 'e', bd: backoff.delay };
+  if (backoff.maxDelay !== undefined) o.bm = backoff.maxDelay;
+  return JSON.stringify(o);
+}
+
+export function decodeBackoff(opts: StoredOpts): Backoff {
+  if (!opts.bt) return DEFAULT_BACKOFF;
+  return { type: opts.bt === 'f' ? 'fixed' : 'exponential', delay: opts.bd ?? 1000, maxDelay: opts.bm };
+}
+
+/** Parses "exponential[:base[:max]]" or "fixed:delay" (durations as in parseDuration). */
+export function parseBackoff(spec: string): Backoff {
+  const [type, a, b, ...rest] = spec.split(':');
+  if (rest.length === 0) {
+    if ((type === 'exponential' || type === 'exp') && b === undefined) {
+      return { type: 'exponential', delay: a ? parseDuration(a, 'backoff delay') : 1000, maxDelay: 3_600_000 };
+    }
+    if (type === 'exponential' || type === 'exp') {
+      return { type: 'exponential', delay: parseDuration(a ?? '1000', 'backoff delay'), maxDelay: parseDuration(b!, 'backoff maximum') };
+    }
+    if (type === 'fixed' && a !== undefined && b === undefined) return { type: 'fixed', delay: parseDuration(a, 'backoff delay') };
+  }
+  throw new UsageError(`invalid backoff ${JSON.stringify(spec)}: use exponential[:base[:max]] or fixed:<delay>, e.g. exponential:1s:10m`);
+}
+
+/**
+ * Delay before the attempt after `attempt` (1-based) failed. Exponential uses "equal jitter":
+ * a random point in the upper half of base * 2^(attempt-1), capped at maxDelay.
+ */
+export function backoffDelay(backoff: Backoff, attempt: number, random: () => number = Math.random): number {
+  if (backoff.type === 'fixed') return backoff.delay;
+  const full = Math.min(backoff.delay * 2 ** Math.max(0, attempt - 1), backoff.maxDelay ?? Number.POSITIVE_INFINITY);
+  return Math.round(full / 2 + random() * (full / 2));
+}
+
+/** Splits a record into its fields; throws CorruptRecordError when it is not one. */
+export function decodeRecord<T = unknown>(e: string): TaskRecord<T> {
+  const parts: string[] = [];
+  let from = 0;
+  for (let i = 0; i < 6; i++) {
+    const at = e.indexOf('|', from);
+    if (at < 0) throw new CorruptRecordError(`corrupt task record: ${JSON.stringify(e.slice(0, 80))}`);
+    parts.push(e.slice(from, at));
+    from = at + 1;
+  }
+  const [id, made, max, ts, name, opts] = parts as [string, string, string, string, string, string];
+  const rest = e.slice(from);
+  if (!/^\d+$/.test(id) || !/^\d+$/.test(made) || !/^\d+$/.test(max) || !/^\d+$/.test(ts)) {
+    throw new CorruptRecordError(`corrupt task record ${id}: bad head`);
+  }
+  let data: T;
+  let parsedOpts: StoredOpts;
+  try {
+    data = JSON.parse(rest) as T;
+    parsedOpts = opts ? (JSON.parse(opts) as StoredOpts) : {};
+  } catch {
+    throw new CorruptRecordError(`corrupt task record ${id}: its payload is not valid JSON`);
+  }
+  return { id, made: Number(made), maxAttempts: Number(max), publishedAt: Number(ts), name, opts: parsedOpts, data };
+}
+
+/** The id at the head of a record, or undefined. */
+export function recordId(e: string): string | undefined {
+  return /^(\d+)\|/.exec(e)?.[1];
+}

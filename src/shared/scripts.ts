@@ -1,0 +1,69 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+
+/**
+ * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
+ * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
+ * A script's file name is its contract: `finish-14.lua` is the script `finish` with 14 keys.
+ * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
+ */
+const LUA_DIR = new URL('./lua/', import.meta.url);
+
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain';
+
+export interface ScriptSource {
+  name: string;
+  numberOfKeys: number;
+  lua: string;
+  file: string;
+}
+
+function inline(source: string): string {
+  return source.replace(/^--@include (\w+)\s*$/gm, (_line, lib: string) =>
+    readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8'),
+  );
+}
+
+let cache: ScriptSource[] | undefined;
+
+export function loadScripts(): ScriptSource[] {
+  if (!cache) {
+    cache = readdirSync(LUA_DIR)
+      .filter((f) => f.endsWith('.lua'))
+      .map((file) => {
+        const m = /^([a-z]+)-(\d+)\.lua$/.exec(file);
+        if (!m) throw new Error(`Lua script ${file} is not named <name>-<numberOfKeys>.lua`);
+        return { name: m[1]!, numberOfKeys: Number(m[2]), lua: inline(readFileSync(new URL(file, LUA_DIR), 'utf8')), file };
+      });
+  }
+  return cache;
+}
+
+const registered = new WeakSet<Redis>();
+
+/** Registers every script on the client (once per client). */
+export function registerScripts(client: Redis): void {
+  if (registered.has(client)) return;
+  for (const s of loadScripts()) {
+    client.defineCommand(`rt_${s.name}`, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  }
+  registered.add(client);
+}
+
+type ScriptArg = string | number;
+type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
+
+/** Runs a registered script: keys first, then arguments. */
+export function runScript(client: Redis, name: ScriptName, keys: string[], args: ScriptArg[]): Promise<unknown> {
+  registerScripts(client);
+  const fn = (client as unknown as Record<string, ScriptFn>)[`rt_${name}`];
+  if (!fn) throw new Error(`script ${name} is not loaded`);
+  return fn.call(client, ...keys, ...args);
+}
+
+/** Queues a registered script on a pipeline or MULTI. */
+export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: string[], args: ScriptArg[]): void {
+  const fn = (pipe as unknown as Record<string, (...a: ScriptArg[]) => unknown>)[`rt_${name}`];
+  if (!fn) throw new Error(`script ${name} is not loaded on this pipeline's client`);
+  fn.call(pipe, ...keys, ...args);
+}

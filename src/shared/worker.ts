@@ -1,0 +1,500 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { errorMessage } from './errors.js';
+import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
+import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
+import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
+import { pipeScript, registerScripts, runScript } from './scripts.js';
+import { VERSION } from './version.js';
+
+/** A task as a handler sees it. */
+export interface Task<T = unknown> {
+  id: string;
+  queue: string;
+  name: string;
+  data: T;
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+  publishedAt: number;
+}
+
+export interface HandlerContext {
+  /** Fires when the task is cancelled, its lease is lost, or the worker shuts down past its grace. */
+  signal: AbortSignal;
+  /** Records progress (any JSON value), shown by `task-monitor` for running tasks. */
+  progress(value: unknown): Promise<void>;
+}
+
+export type Handler<T = unknown, R = unknown> = (task: Task<T>, ctx: HandlerContext) => R | Promise<R>;
+
+/** Throw this from a handler to fail the task without further attempts. */
+export class UnrecoverableError extends Error {
+  override name = 'UnrecoverableError';
+}
+
+/** The reason an AbortSignal fires. */
+export class TaskAbortedError extends Error {
+  override name = 'TaskAbortedError';
+  constructor(readonly reason: 'lease-lost' | 'shutdown', message: string) {
+    super(message);
+  }
+}
+
+export interface WorkerOptions {
+  /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379). */
+  connection?: string;
+  /** Tasks run at once (default 1). */
+  concurrency?: number;
+  /** How long a reservation lasts without a heartbeat, ms (default 5,000). A killed worker's tasks run again after it. */
+  leaseMs?: number;
+  /** A fixed worker id (default: random). */
+  workerId?: string;
+}
+
+export interface WorkerEvents<T> {
+  started: [task: Task<T>];
+  completed: [task: Task<T>, result: unknown, ms: number];
+  failed: [task: Task<T>, error: Error, retryAt: number | null, ms: number];
+  /** The task's lease was lost (recovered by another worker); its outcome here was discarded. */
+  lost: [task: Task<T>];
+  /** A task handed back to the queue at shutdown. */
+  released: [task: Task<T>];
+  /** Redis did not answer; the worker keeps retrying. */
+  waiting: [attempt: number, delayMs: number, error: Error | undefined];
+  ready: [];
+  warning: [message: string];
+  error: [error: Error];
+}
+
+interface Running<T> {
+  task: Task<T>;
+  token: string;
+  ctrl: AbortController;
+  startedAt: number;
+  leaseUntil: number;
+  progress: boolean;
+  released: boolean;
+}
+
+interface Settlement {
+  id: string;
+  token: string;
+  kind: 'c' | 'r' | 'd' | 'q';
+  value: string;
+  at: number;
+}
+
+const MAX_ERROR = 4096;
+const BLOCK_SECONDS = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Runs tasks from one or more queues. Reserves tasks under a lease with a fencing token,
+ * renews the lease while the handler runs, settles results in batches (each settlement also
+ * reserves the next tasks in the same round trip), recovers tasks of dead workers, and blocks
+ * on Redis when idle instead of polling.
+ */
+export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<T>> {
+  readonly id: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  readonly url: string;
+  private readonly keys: Map<string, QueueKeys>;
+  private readonly client: Redis;
+  private blocker: Redis | undefined;
+  private readonly running = new Map<string, Running<T>>();
+  private readonly pending = new Map<string, Settlement[]>();
+  private accepting = false;
+  private stopped = false;
+  private pumping = false;
+  private again = false;
+  private idle = false;
+  private idleWake: (() => void) | undefined;
+  private rr = 0;
+  private seq = 0;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private readonly startedAt = Date.now();
+  private slotWaiters: Array<() => void> = [];
+  private blockLoopDone: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    queues: string | string[],
+    private readonly handler: Handler<T, R>,
+    opts: WorkerOptions = {},
+  ) {
+    super();
+    this.queues = (Array.isArray(queues) ? queues : [queues]).map(validateQueueName);
+    if (this.queues.length === 0) throw new Error('a worker needs at least one queue');
+    this.keys = new Map(this.queues.map((q) => [q, queueKeys(q)]));
+    this.concurrency = opts.concurrency ?? 1;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
+    this.leaseMs = opts.leaseMs ?? 5000;
+    if (!(this.leaseMs >= 100)) throw new Error(`invalid lease ${opts.leaseMs}: at least 100 ms`);
+    this.id = opts.workerId ?? `${hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 20) || 'w'}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    if (!/^[A-Za-z0-9-]+$/.test(this.id)) throw new Error(`invalid worker id ${this.id}: letters, digits and '-' only`);
+    this.url = resolveRedisUrl(opts.connection);
+    this.client = createRedis(this.url, {
+      name: `redtask:worker:${this.id}`,
+      onWaiting: (attempt, delay, err) => this.emit('waiting', attempt, delay, err),
+    });
+    registerScripts(this.client);
+  }
+
+  /** The URL with its password hidden. */
+  get safeUrl(): string {
+    return redactUrl(this.url);
+  }
+
+  /** Number of tasks running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Connects (waiting for Redis as long as it takes) and starts taking tasks. */
+  async start(): Promise<void> {
+    await this.client.connect().catch(() => undefined);
+    while (this.client.status !== 'ready') {
+      if (this.stopped) return;
+      await sleep(100);
+    }
+    this.accepting = true;
+    this.checkEviction().catch(() => undefined);
+    this.blockLoopDone = this.blockLoop();
+    await this.tick();
+    this.scheduleTick();
+    this.emit('ready');
+    this.kick();
+  }
+
+  private async checkEviction(): Promise<void> {
+    const res = (await this.client.config('GET', 'maxmemory-policy')) as string[];
+    const policy = res[1];
+    if (policy && policy !== 'noeviction') {
+      this.emit('warning', `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict tasks; set it to noeviction`);
+    }
+  }
+
+  private nextToken(): string {
+    return `${this.id}.${(++this.seq).toString(36)}`;
+  }
+
+  private kick(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    void this.pump();
+  }
+
+  private free(): number {
+    return this.accepting ? this.concurrency - this.running.size : 0;
+  }
+
+  /**
+   * The one path that talks to Redis about tasks: sends pending settlements and reserves as
+   * many tasks as there are free slots, queue after queue (round robin), one script call each.
+   */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      let more = true;
+      while (more && !this.stopped) {
+        this.again = false;
+        const wanted = this.free();
+        let fetched = 0;
+        const start = this.rr++ % this.queues.length;
+        for (let i = 0; i < this.queues.length; i++) {
+          const queue = this.queues[(start + i) % this.queues.length]!;
+          const settles = this.pending.get(queue) ?? [];
+          this.pending.delete(queue);
+          const want = this.free();
+          if (settles.length === 0 && want <= 0) continue;
+          const token = this.nextToken();
+          let records: string[];
+          try {
+            records = await this.finish(queue, settles, want, token);
+          } catch (err) {
+            // Keep the settlements: they are sent again once Redis answers.
+            this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
+            if (!this.stopped) this.emit('error', err as Error);
+            await sleep(250);
+            this.again = true;
+            break;
+          }
+          fetched += records.length;
+          for (const e of records) this.startTask(queue, e, token);
+        }
+        const pendingLeft = [...this.pending.values()].some((s) => s.length > 0);
+        // Asked for `wanted` and got fewer: every queue is drained for now.
+        const drained = fetched < wanted || wanted === 0;
+        more = this.again || pendingLeft || (!drained && this.free() > 0);
+        if (!more && this.free() > 0 && !this.stopped) this.setIdle();
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.again && !this.stopped) this.kick();
+  }
+
+  private async finish(queue: string, settles: Settlement[], want: number, token: string): Promise<string[]> {
+    const k = this.keys.get(queue)!;
+    const args: Array<string | number> = [Date.now(), this.leaseMs, want, token, settles.length];
+    for (const s of settles) args.push(s.id, s.token, s.kind, s.value, s.at);
+    if (settles.length === 0) {
+      return (await runScript(this.client, 'reserve', [k.wait, k.active, k.lease, k.marker, k.corrupt], [Date.now(), this.leaseMs, want, token])) as string[];
+    }
+    const [statuses, records] = (await runScript(
+      this.client,
+      'finish',
+      [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress],
+      args,
+    )) as [number[], string[]];
+    statuses.forEach((ok, i) => {
+      const s = settles[i]!;
+      if (!ok && s.kind !== 'q') this.emit('lost', this.lostTask(queue, s.id));
+    });
+    return records;
+  }
+
+  private lostTask(queue: string, id: string): Task<T> {
+    return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0 };
+  }
+
+  private startTask(queue: string, e: string, token: string): void {
+    let rec: TaskRecord<T>;
+    try {
+      rec = decodeRecord<T>(e);
+    } catch (err) {
+      // A record we cannot read is dead-lettered at once: retrying cannot make it readable.
+      const id = recordId(e)!;
+      this.settle(queue, { id, token, kind: 'd', value: this.errorEntry(1, errorMessage(err)), at: 0 });
+      return;
+    }
+    const task: Task<T> = {
+      id: rec.id,
+      queue,
+      name: rec.name,
+      data: rec.data,
+      attempt: rec.made + 1,
+      maxAttempts: rec.maxAttempts,
+      publishedAt: rec.publishedAt,
+    };
+    const ctrl = new AbortController();
+    const run: Running<T> = { task, token, ctrl, startedAt: Date.now(), leaseUntil: Date.now() + this.leaseMs, progress: false, released: false };
+    const key = `${queue}\0${rec.id}`;
+    this.running.set(key, run);
+    this.emit('started', task);
+    const k = this.keys.get(queue)!;
+    const ctx: HandlerContext = {
+      signal: ctrl.signal,
+      progress: async (value: unknown) => {
+        run.progress = true;
+        await this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null));
+      },
+    };
+    Promise.resolve()
+      .then(() => this.handler(task, ctx))
+      .then(
+        (result) => this.onDone(key, run, rec, result),
+        (err: unknown) => this.onFail(key, run, rec, err),
+      );
+  }
+
+  private onDone(key: string, run: Running<T>, rec: TaskRecord<T>, result: R): void {
+    if (run.released) return;
+    let json: string;
+    try {
+      json = JSON.stringify(result === undefined ? null : result);
+    } catch (err) {
+      this.onFail(key, run, rec, new Error(`result is not serializable to JSON: ${errorMessage(err)}`));
+      return;
+    }
+    this.running.delete(key);
+    this.settle(run.task.queue, { id: rec.id, token: run.token, kind: 'c', value: json, at: 0 });
+    this.emit('completed', run.task, result, Date.now() - run.startedAt);
+  }
+
+  private onFail(key: string, run: Running<T>, rec: TaskRecord<T>, err: unknown): void {
+    if (run.released) return;
+    this.running.delete(key);
+    const error = err instanceof Error ? err : new Error(String(err));
+    const attempt = rec.made + 1;
+    const final = attempt >= rec.maxAttempts || error instanceof UnrecoverableError;
+    const retryAt = final ? null : Date.now() + backoffDelay(decodeBackoff(rec.opts), attempt);
+    this.settle(run.task.queue, {
+      id: rec.id,
+      token: run.token,
+      kind: final ? 'd' : 'r',
+      value: this.errorEntry(attempt, error.message || error.name),
+      at: retryAt ?? 0,
+    });
+    this.emit('failed', run.task, error, retryAt, Date.now() - run.startedAt);
+  }
+
+  private errorEntry(attempt: number, message: string): string {
+    return JSON.stringify({ attempt, at: Date.now(), error: message.slice(0, MAX_ERROR), worker: this.id });
+  }
+
+  private settle(queue: string, s: Settlement): void {
+    const list = this.pending.get(queue);
+    if (list) list.push(s);
+    else this.pending.set(queue, [s]);
+    for (const w of this.slotWaiters.splice(0)) w();
+    this.kick();
+  }
+
+  private setIdle(): void {
+    this.idle = true;
+    this.idleWake?.();
+  }
+
+  /** While there are free slots and nothing to take, wait on the queues' markers (no polling). */
+  private async blockLoop(): Promise<void> {
+    const markers = this.queues.map((q) => this.keys.get(q)!.marker);
+    while (!this.stopped && this.accepting) {
+      if (!this.idle) {
+        await new Promise<void>((r) => (this.idleWake = r));
+        this.idleWake = undefined;
+        continue;
+      }
+      if (!this.blocker) {
+        this.blocker = this.client.duplicate({ connectionName: `redtask:worker:${this.id}:block` });
+        this.blocker.on('error', () => undefined);
+      }
+      try {
+        await this.blocker.bzpopmin(...markers, BLOCK_SECONDS);
+      } catch {
+        if (this.stopped || !this.accepting) break;
+        await sleep(200);
+      }
+      this.idle = false;
+      this.kick();
+    }
+  }
+
+  /** Heartbeat and maintenance: renews leases, recovers expired ones, promotes due tasks. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      const pipe = this.client.pipeline();
+      for (const queue of this.queues) {
+        const k = this.keys.get(queue)!;
+        const held: string[] = [];
+        for (const run of this.running.values()) if (run.task.queue === queue) held.push(run.task.id, run.token);
+        const info = JSON.stringify({
+          id: this.id,
+          host: hostname(),
+          pid: process.pid,
+          queues: this.queues,
+          concurrency: this.concurrency,
+          running: this.running.size,
+          startedAt: this.startedAt,
+          version: VERSION,
+        });
+        pipeScript(pipe, 'extend', [k.active, k.lease, k.workers, k.winfo], [now, this.leaseMs, this.id, info, ...held]);
+        pipeScript(pipe, 'maintain', [k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config], [now, 1000, this.leaseMs * 3]);
+      }
+      const res = await pipe.exec();
+      let nextDue = -1;
+      this.queues.forEach((queue, i) => {
+        const [e1, lost] = res?.[i * 2] ?? [];
+        const [e2, m] = res?.[i * 2 + 1] ?? [];
+        if (e1 || e2) throw e1 ?? e2;
+        for (const id of lost as string[]) {
+          const run = this.running.get(`${queue}\0${id}`);
+          if (run && !run.ctrl.signal.aborted) {
+            run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
+          }
+        }
+        for (const run of this.running.values()) if (run.task.queue === queue) run.leaseUntil = now + this.leaseMs;
+        const due = (m as number[])[3]!;
+        if (due >= 0 && (nextDue < 0 || due < nextDue)) nextDue = due;
+        if ((m as number[])[1]! > 0 || (m as number[])[0]! > 0) this.kick();
+      });
+      this.scheduleDue(nextDue);
+    } catch (err) {
+      if (!this.stopped) this.emit('error', err as Error);
+      // Without Redis the leases cannot be renewed: once one has run out, another worker may
+      // already run the task, so the handler is told to stop.
+      const now = Date.now();
+      for (const run of this.running.values()) {
+        if (now > run.leaseUntil && !run.ctrl.signal.aborted) {
+          run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
+        }
+      }
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private scheduleTick(): void {
+    const every = Math.min(1000, Math.floor(this.leaseMs / 3));
+    this.tickTimer = setInterval(() => void this.tick(), every);
+    this.tickTimer.unref?.();
+  }
+
+  /** A one-off tick at the next lease deadline or due time, when that comes before the next regular tick. */
+  private scheduleDue(at: number): void {
+    if (at < 0) return;
+    const inMs = Math.max(0, at - Date.now()) + 1;
+    if (inMs >= Math.min(1000, this.leaseMs / 3)) return;
+    clearTimeout(this.dueTimer);
+    this.dueTimer = setTimeout(() => void this.tick(), inMs);
+  }
+
+  /**
+   * Stops taking tasks, waits up to `graceMs` for running ones, then aborts the rest and hands
+   * them back to the front of their queue (no attempt is counted for them).
+   */
+  close(graceMs = 30_000): Promise<void> {
+    this.closing ??= this.doClose(graceMs);
+    return this.closing;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    this.accepting = false;
+    this.idleWake?.();
+    this.blocker?.disconnect();
+    const until = Date.now() + graceMs;
+    while (this.running.size > 0 && Date.now() < until) {
+      await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
+    }
+    for (const [key, run] of this.running) {
+      run.released = true;
+      run.ctrl.abort(new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
+      this.running.delete(key);
+      this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: 'q', value: '', at: 0 });
+      this.emit('released', run.task);
+    }
+    // Flush every settlement before leaving.
+    while (this.pumping || [...this.pending.values()].some((s) => s.length > 0)) {
+      if (!this.pumping) this.kick();
+      await sleep(5);
+      if (this.client.status === 'end') break;
+    }
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    clearTimeout(this.dueTimer);
+    await this.blockLoopDone;
+    try {
+      const pipe = this.client.pipeline();
+      for (const k of this.keys.values()) pipe.zrem(k.workers, this.id).hdel(k.winfo, this.id);
+      await pipe.exec();
+    } catch {
+      // The entry expires on its own.
+    }
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+}
