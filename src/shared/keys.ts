@@ -12,6 +12,11 @@ export function validateQueueName(name: string): string {
   return name;
 }
 
+/** Per-second bucket of a queue's completed/failed counts (HASH, expires after an hour). */
+export function statsKey(queue: string, second: number): string {
+  return `rt:{${queue}}:stats:${second}`;
+}
+
 /** The global set of queue names (outside any queue's slot; written with plain commands). */
 export const QUEUES_KEY = 'rt:queues';
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QueueFullError, UsageError } from './errors.js';
-import { QUEUES_KEY, queueKeys, type QueueKeys, validateQueueName } from './keys.js';
+import { QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript } from './scripts.js';
@@ -251,6 +251,22 @@ export class Queue<T = unknown> {
       if (hit) return info(hit, 'waiting');
     }
     return null;
+  }
+
+  /**
+   * Completed and failed (dead-lettered) tasks per second, one entry per second for the
+   * `seconds` full seconds before now, oldest first.
+   */
+  async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number }>> {
+    const last = Math.floor(now / 1000) - 1;
+    const pipe = this.client.pipeline();
+    for (let s = last - seconds + 1; s <= last; s++) pipe.hmget(statsKey(this.name, s), 'completed', 'failed');
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, v], i) => {
+      if (err) throw err;
+      const [c, f] = v as Array<string | null>;
+      return { second: last - seconds + 1 + i, completed: num(c), failed: num(f) };
+    });
   }
 
   /** The result of a completed task (parsed JSON), or undefined. */

@@ -10,12 +10,15 @@ export function resolveRedisUrl(explicit?: string): string {
 
 /** The URL with any password replaced by ***, safe to print. */
 export function redactUrl(url: string): string {
+  // By hand first, up to the last '@': a password with an unencoded '/', '?' or '#' ends the
+  // authority early, so URL parsing alone would not see it as a password and print it.
+  const byHand = url.replace(/\/\/([^:@/]*):.*@/, '//$1:***@');
   try {
-    const u = new URL(url);
+    const u = new URL(byHand);
     if (u.password) u.password = '***';
     return u.toString().replace(/\/$/, '');
   } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+    return byHand;
   }
 }
 
@@ -78,11 +81,19 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
 
 /** Connects (for a lazy client) and checks with PING; throws RedisUnreachableError. */
 export async function ensureConnected(client: Redis, url: string): Promise<void> {
+  // The socket's own error (ECONNREFUSED, ENOTFOUND, WRONGPASS...) says more than "Connection is closed".
+  let socketError: Error | undefined;
+  const onError = (err: Error) => {
+    socketError = err;
+  };
+  client.on('error', onError);
   try {
     if (client.status === 'wait') await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
-    throw new RedisUnreachableError(redactUrl(url), err);
+    throw new RedisUnreachableError(redactUrl(url), socketError ?? err);
+  } finally {
+    client.off('error', onError);
   }
 }

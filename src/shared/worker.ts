@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
-import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
+import { queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
 import { pipeScript, registerScripts, runScript } from './scripts.js';
@@ -121,7 +121,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private seq = 0;
   private tickTimer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = 0;
   private ticking = false;
+  private tickAgain = false;
   private readonly startedAt = Date.now();
   private slotWaiters: Array<() => void> = [];
   private blockLoopDone: Promise<void> | undefined;
@@ -164,9 +166,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   async start(): Promise<void> {
     await this.client.connect().catch(() => undefined);
     while (this.client.status !== 'ready') {
-      if (this.stopped) return;
+      if (this.closing) return;
       await sleep(100);
     }
+    if (this.closing) return;
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
     this.blockLoopDone = this.blockLoop();
@@ -248,7 +251,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private async finish(queue: string, settles: Settlement[], want: number, token: string): Promise<string[]> {
     const k = this.keys.get(queue)!;
-    const args: Array<string | number> = [Date.now(), this.leaseMs, want, token, settles.length];
+    const now = Date.now();
+    const args: Array<string | number> = [now, this.leaseMs, want, token, settles.length];
     for (const s of settles) args.push(s.id, s.token, s.kind, s.value, s.at);
     if (settles.length === 0) {
       return (await runScript(this.client, 'reserve', [k.wait, k.active, k.lease, k.marker, k.corrupt], [Date.now(), this.leaseMs, want, token])) as string[];
@@ -256,7 +260,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const [statuses, records] = (await runScript(
       this.client,
       'finish',
-      [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress],
+      [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000))],
       args,
     )) as [number[], string[]];
     statuses.forEach((ok, i) => {
@@ -319,14 +323,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.onFail(key, run, rec, new Error(`result is not serializable to JSON: ${errorMessage(err)}`));
       return;
     }
-    this.running.delete(key);
+    this.forget(key, run);
     this.settle(run.task.queue, { id: rec.id, token: run.token, kind: 'c', value: json, at: 0 });
     this.emit('completed', run.task, result, Date.now() - run.startedAt);
   }
 
   private onFail(key: string, run: Running<T>, rec: TaskRecord<T>, err: unknown): void {
     if (run.released) return;
-    this.running.delete(key);
+    this.forget(key, run);
     const error = err instanceof Error ? err : new Error(String(err));
     const attempt = rec.made + 1;
     const final = attempt >= rec.maxAttempts || error instanceof UnrecoverableError;
@@ -338,7 +342,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       value: this.errorEntry(attempt, error.message || error.name),
       at: retryAt ?? 0,
     });
+    if (retryAt !== null) this.scheduleDue(retryAt);
     this.emit('failed', run.task, error, retryAt, Date.now() - run.startedAt);
+  }
+
+  /**
+   * Drops a finished run from `running`, unless the key already belongs to a newer run of the
+   * same task: after a lost lease the task can be reserved here again while the stale run is
+   * still going, and that stale run's end must not untrack (and stop renewing) the new one.
+   */
+  private forget(key: string, run: Running<T>): void {
+    if (this.running.get(key) === run) this.running.delete(key);
   }
 
   private errorEntry(attempt: number, message: string): string {
@@ -384,7 +398,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /** Heartbeat and maintenance: renews leases, recovers expired ones, promotes due tasks. */
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
     this.ticking = true;
     try {
       const now = Date.now();
@@ -437,6 +455,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     } finally {
       this.ticking = false;
     }
+    if (this.tickAgain) {
+      this.tickAgain = false;
+      void this.tick();
+    }
   }
 
   private scheduleTick(): void {
@@ -445,13 +467,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.tickTimer.unref?.();
   }
 
-  /** A one-off tick at the next lease deadline or due time, when that comes before the next regular tick. */
+  /** A one-off tick at the next lease deadline or due time, so that neither waits for the regular tick. */
   private scheduleDue(at: number): void {
-    if (at < 0) return;
-    const inMs = Math.max(0, at - Date.now()) + 1;
-    if (inMs >= Math.min(1000, this.leaseMs / 3)) return;
+    if (at < 0 || this.stopped) return;
+    if (this.dueTimer && this.dueAt <= at) return;
     clearTimeout(this.dueTimer);
-    this.dueTimer = setTimeout(() => void this.tick(), inMs);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = undefined;
+      void this.tick();
+    }, Math.max(0, at - Date.now()) + 1);
   }
 
   /**
@@ -478,16 +503,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: 'q', value: '', at: 0 });
       this.emit('released', run.task);
     }
-    // Flush every settlement before leaving.
+    // Flush every settlement before leaving; if Redis stays away, the leases bring the tasks back.
+    const flushUntil = Date.now() + 5000;
     while (this.pumping || [...this.pending.values()].some((s) => s.length > 0)) {
+      if (this.client.status !== 'ready' && Date.now() > flushUntil) break;
       if (!this.pumping) this.kick();
       await sleep(5);
-      if (this.client.status === 'end') break;
     }
     this.stopped = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.dueTimer);
     await this.blockLoopDone;
+    if (this.client.status !== 'ready') {
+      this.client.disconnect();
+      return;
+    }
     try {
       const pipe = this.client.pipeline();
       for (const k of this.keys.values()) pipe.zrem(k.workers, this.id).hdel(k.winfo, this.id);

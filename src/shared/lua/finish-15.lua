@@ -4,6 +4,7 @@ KEYS[6] meta (counters)  KEYS[7] data  KEYS[8] completed (ZSET id -> finishedAt)
 KEYS[9] results (HASH id -> result JSON)  KEYS[10] dead (ZSET id -> diedAt)
 KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
 KEYS[13] config  KEYS[14] progress (HASH id -> last progress JSON)
+KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] n settlements, then 5 values each: id, token, kind, value, at
   kind c = completed (value = result JSON)
@@ -69,10 +70,12 @@ for i = 0, n - 1 do
 end
 if completed > 0 then
   redis.call('HINCRBY', KEYS[6], 'completed', completed)
+  if redis.call('HINCRBY', KEYS[15], 'completed', completed) == completed then redis.call('EXPIRE', KEYS[15], 3600) end
   if keepC > 0 then rt_trim(KEYS[8], keepC, ageC, now, KEYS[7], KEYS[9], KEYS[12]) end
 end
 if died > 0 then
   redis.call('HINCRBY', KEYS[6], 'failed', died)
+  if redis.call('HINCRBY', KEYS[15], 'failed', died) == died then redis.call('EXPIRE', KEYS[15], 3600) end
   rt_trim(KEYS[10], keepD, ageD, now, KEYS[7], KEYS[9], KEYS[12])
 end
 if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end

@@ -1,0 +1,85 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Redis } from 'ioredis';
+import { errorMessage, ExitCode, exitCodeFor, RedtaskError, UsageError } from '../shared/errors.js';
+import { parseDuration } from '../shared/duration.js';
+import { createRedis, ensureConnected, resolveRedisUrl, validateRedisUrl } from '../shared/redis.js';
+import { VERSION } from '../shared/version.js';
+
+/** Where a program reads and writes; tests pass their own streams. */
+export interface Io {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export const processIo = (): Io => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+/** Colors only on a terminal, and never with NO_COLOR set. */
+export function colorFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): ChalkInstance {
+  const on = Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+  return new Chalk({ level: on ? 1 : 0 });
+}
+
+/** A commander program with the shared conventions: --help, --version, usage errors exit 2. */
+export function baseProgram(name: string, description: string, io: Io): Command {
+  return new Command(name)
+    .description(description)
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(s),
+    })
+    .addOption(new Option('--redis <url>', 'Redis URL: redis[s]://[user:password@]host[:port][/db] (default: $REDIS_URL or redis://127.0.0.1:6379)'));
+}
+
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+export function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Opens a connection for a short-lived program: a few quick tries, then RedisUnreachableError. */
+export async function connectOnce(url: string | undefined, env: NodeJS.ProcessEnv, name: string): Promise<{ client: Redis; url: string }> {
+  const resolved = url ?? env.REDIS_URL ?? resolveRedisUrl();
+  validateRedisUrl(resolved);
+  const client = createRedis(resolved, { mode: 'once', name });
+  await ensureConnected(client, resolved);
+  return { client, url: resolved };
+}
+
+/**
+ * Runs a program body and turns whatever it throws into one line on stderr and an exit code:
+ * 0 ok, 1 failed, 2 usage, 3 Redis unreachable. Library code throws; only this decides.
+ */
+export async function runProgram(name: string, io: Io, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage; // commander has printed its one-line message
+    }
+    const known = err instanceof RedtaskError || err instanceof UsageError;
+    io.stderr.write(`${name}: ${known ? '' : 'error: '}${errorMessage(err)}\n`);
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,96 @@
+import type { ChalkInstance } from 'chalk';
+import { formatDuration } from '../shared/duration.js';
+import type { WorkerInfo } from '../shared/queue.js';
+
+/** What task-monitor shows: everything is read first, then drawn by pure functions. */
+export interface QueueSnapshot {
+  name: string;
+  waiting: number;
+  active: number;
+  delayed: number;
+  /** Totals since the queue was created. */
+  completed: number;
+  failed: number;
+  published: number;
+  retried: number;
+  recovered: number;
+  /** Finished tasks still retained (their results and errors can be read). */
+  completedRetained: number;
+  deadRetained: number;
+  /** Completed tasks per second over the last few seconds. */
+  ratePerSec: number;
+  failedPerSec: number;
+}
+
+export interface Snapshot {
+  time: number;
+  redis: string;
+  queues: QueueSnapshot[];
+  workers: WorkerInfo[];
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function rate(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
+}
+
+/** The snapshot as a table, for a terminal or a log. */
+export function render(s: Snapshot, c: ChalkInstance): string {
+  const lines: string[] = [];
+  lines.push(c.bold(`redtask monitor  ${s.redis}  ${new Date(s.time).toISOString().replace('T', ' ').slice(0, 19)} UTC`));
+  lines.push('');
+  const head = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', 'DONE/S', 'FAIL/S', 'WORKERS'];
+  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length)), 8, 7, 8, 10, 7, 8, 7, 8];
+  lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')));
+  if (s.queues.length === 0) lines.push(c.dim('(no queues yet: publish a task with task-publish)'));
+  for (const q of s.queues) {
+    const workers = s.workers.filter((w) => w.queues.includes(q.name)).length;
+    const cells = [
+      q.name,
+      String(q.waiting),
+      String(q.active),
+      String(q.delayed),
+      String(q.completed),
+      String(q.failed),
+      rate(q.ratePerSec),
+      rate(q.failedPerSec),
+      String(workers),
+    ];
+    lines.push(
+      cells
+        .map((v, i) => {
+          const t = pad(v, widths[i]!, i > 0);
+          if (i === 5 && q.failed > 0) return c.red(t);
+          if (i === 2 && q.active > 0) return c.cyan(t);
+          return t;
+        })
+        .join('  '),
+    );
+  }
+  lines.push('');
+  lines.push(c.bold(`workers (${s.workers.length})`));
+  if (s.workers.length === 0) lines.push(c.dim('(no live workers)'));
+  for (const w of s.workers) {
+    lines.push(
+      `${w.id}  ${w.host} pid ${w.pid}  queues ${w.queues.join(',')}  running ${w.running}/${w.concurrency}  ` +
+        `up ${formatDuration(s.time - w.startedAt)}  seen ${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** One line per queue, for a pipe or log file. */
+export function renderLine(s: Snapshot): string {
+  const t = new Date(s.time).toISOString();
+  if (s.queues.length === 0) return `${t} no queues, ${s.workers.length} workers`;
+  return s.queues
+    .map(
+      (q) =>
+        `${t} queue=${q.name} waiting=${q.waiting} active=${q.active} delayed=${q.delayed} completed=${q.completed} ` +
+        `failed=${q.failed} rate=${rate(q.ratePerSec)}/s workers=${s.workers.filter((w) => w.queues.includes(q.name)).length}`,
+    )
+    .join('\n');
+}

@@ -1,0 +1,122 @@
+import { createInterface } from 'node:readline';
+import { Option } from 'commander';
+import { ExitCode, UsageError } from '../shared/errors.js';
+import { validateQueueName } from '../shared/keys.js';
+import { Queue, type AddOptions } from '../shared/queue.js';
+import { parseBackoff } from '../shared/record.js';
+import { baseProgram, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+
+interface PublishOptions {
+  queue: string;
+  redis?: string;
+  name?: string;
+  attempts?: number;
+  backoff?: string;
+  delay?: number;
+  at?: string;
+  dataJson?: boolean;
+  json?: boolean;
+}
+
+export const PROMPT = 'Please enter the task: ';
+const BATCH = 1000;
+
+/** task-publish: enqueue tasks from arguments, an interactive prompt, or piped lines. */
+export async function run(argv: string[], io: Io = processIo()): Promise<number> {
+  return runProgram('task-publish', io, async () => {
+    const program = baseProgram('task-publish', 'Enqueue tasks. Each argument is a task; with none, reads one task per line from stdin (a prompt on a terminal).', io)
+      .argument('[task...]', 'tasks to enqueue (a shell command for `task-worker --exec`)')
+      .option('-q, --queue <name>', 'queue to publish to', 'default')
+      .option('-n, --name <name>', 'task name (selects the handler in a --handlers module)')
+      .option('-a, --attempts <n>', 'attempts in all, including the first (default 3)', intArg(1, 1000))
+      .option('-b, --backoff <spec>', 'delay between attempts: exponential[:base[:max]] or fixed:<delay> (default exponential:1s:1h)')
+      .option('-d, --delay <duration>', 'run no earlier than this from now, e.g. 90s, 5m', durationArg)
+      .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
+      .option('--data-json', 'each task is a JSON value (the payload), not a string')
+      .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
+    program.parse(argv, { from: 'user' });
+    const opts = program.opts<PublishOptions>();
+    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay };
+    if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
+    if (opts.at !== undefined) {
+      const t = Date.parse(opts.at);
+      if (Number.isNaN(t)) throw new UsageError(`invalid --at ${JSON.stringify(opts.at)}: expected an ISO 8601 time such as 2026-12-01T09:00:00Z`);
+      addOpts.runAt = t;
+    }
+    const toData = (text: string, where: string): unknown => {
+      if (!opts.dataJson) return text;
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new UsageError(`${where}: not valid JSON (with --data-json each task is a JSON value): ${text.slice(0, 60)}`);
+      }
+    };
+    validateQueueName(opts.queue);
+    const { client } = await connectOnce(opts.redis, io.env, 'redtask:publish');
+    const queue = new Queue(opts.queue, { connection: client });
+    const print = (ids: string[]) => {
+      for (const id of ids) io.stdout.write(opts.json ? `${JSON.stringify({ id, queue: queue.name })}\n` : `${id}\n`);
+    };
+    try {
+      const args = program.args;
+      if (args.length > 0) {
+        const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
+        print(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
+        return ExitCode.ok;
+      }
+      if (io.stdin.isTTY) return await interactive(io, queue, addOpts, toData, print);
+      return await piped(io, queue, addOpts, toData, print);
+    } finally {
+      client.disconnect();
+    }
+  });
+}
+
+/** One task per line from a pipe, sent in batches; a bad line stops the run with its line number. */
+async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void): Promise<number> {
+  const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
+  let batch: unknown[] = [];
+  let lineNo = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const items = batch.map((data) => ({ data, opts: addOpts }));
+    batch = [];
+    print(await queue.addBulk(items));
+  };
+  for await (const line of rl) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    batch.push(toData(line, `line ${lineNo}`));
+    if (batch.length >= BATCH) await flush();
+  }
+  await flush();
+  return ExitCode.ok;
+}
+
+/** The interactive prompt: each line is a task, until Ctrl-D (exit 0) or Ctrl-C (exit 130). */
+async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void): Promise<number> {
+  const c = colorFor(io.stderr, io.env);
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true, prompt: PROMPT });
+  let interrupted = false;
+  rl.on('SIGINT', () => {
+    interrupted = true;
+    rl.close();
+  });
+  rl.prompt();
+  for await (const line of rl) {
+    const text = line.trim();
+    if (text !== '') {
+      try {
+        const [id] = await queue.addBulk([{ data: toData(text, 'task'), opts: addOpts }]);
+        print([id!]);
+        io.stderr.write(`${c.green(`queued ${queue.name}#${id}`)}\n`);
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        io.stderr.write(`${c.red(err.message)}\n`);
+      }
+    }
+    rl.prompt();
+  }
+  io.stderr.write('\n');
+  return interrupted ? ExitCode.interrupted : ExitCode.ok;
+}

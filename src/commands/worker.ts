@@ -1,0 +1,152 @@
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ChalkInstance } from 'chalk';
+import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
+import { formatDuration } from '../shared/duration.js';
+import { VERSION } from '../shared/version.js';
+import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker.js';
+import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+import { execTask } from './exec.js';
+
+interface WorkerCliOptions {
+  queue?: string[];
+  redis?: string;
+  concurrency: number;
+  exec?: boolean;
+  handlers?: string;
+  grace: number;
+  lease: number;
+  cwd?: string;
+  maxOutput: number;
+}
+
+type HandlerMap = Record<string, Handler>;
+
+/** Loads a handler module: named exports by task name; a default function handles the rest. */
+export async function loadHandlers(path: string): Promise<Handler> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(resolvePath(path)).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`cannot load handlers from ${path}: ${errorMessage(err)}`);
+  }
+  const table: HandlerMap = {};
+  const def = mod.default;
+  if (def && typeof def === 'object') Object.assign(table, def);
+  for (const [k, v] of Object.entries(mod)) if (typeof v === 'function' && k !== 'default') table[k] = v as Handler;
+  const fallback = typeof def === 'function' ? (def as Handler) : undefined;
+  if (Object.keys(table).length === 0 && !fallback) throw new UsageError(`${path} exports no handler functions`);
+  return (task, ctx) => {
+    const h = table[task.name] ?? fallback;
+    if (!h) throw new UnrecoverableError(`no handler for task name ${JSON.stringify(task.name)} in ${path}`);
+    return h(task, ctx);
+  };
+}
+
+function label(task: Task): string {
+  return `${task.queue}#${task.id}${task.name ? ` ${task.name}` : ''}`;
+}
+
+function time(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+/** task-worker: runs tasks until SIGINT/SIGTERM; the first signal drains, the second exits at once. */
+export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.EventEmitter = process): Promise<number> {
+  return runProgram('task-worker', io, async () => {
+    const program = baseProgram('task-worker', 'Run tasks from one or more queues until stopped (Ctrl-C drains, a second Ctrl-C exits at once).', io)
+      .option('-q, --queue <name>', 'queue to take tasks from (repeatable; default: default)', collect)
+      .option('-c, --concurrency <n>', 'tasks run at once', intArg(1, 10_000), 1)
+      .option('--exec', 'run each task as a shell command: /bin/sh -c <payload>')
+      .option('--handlers <module>', 'JavaScript module exporting handler functions by task name')
+      .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', durationArg, 30_000)
+      .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', durationArg, 5000)
+      .option('--cwd <dir>', 'working directory for --exec commands')
+      .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024);
+    program.parse(argv, { from: 'user' });
+    const opts = program.opts<WorkerCliOptions>();
+    if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');
+    if (opts.lease < 100) throw new UsageError('--lease must be at least 100ms');
+    const c = colorFor(io.stderr, io.env);
+    const log = (line: string) => io.stderr.write(`${c.dim(time())} ${line}\n`);
+
+    let handler: Handler;
+    if (opts.exec) handler = (task, ctx) => execTask(task, ctx, { cwd: opts.cwd, maxOutput: opts.maxOutput });
+    else if (opts.handlers) handler = await loadHandlers(opts.handlers);
+    else {
+      handler = (task) => {
+        io.stdout.write(`Task processed: ${typeof task.data === 'string' ? task.data : JSON.stringify(task.data)}\n`);
+        return null;
+      };
+    }
+
+    const worker = new Worker(opts.queue ?? ['default'], handler, {
+      connection: opts.redis ?? io.env.REDIS_URL,
+      concurrency: opts.concurrency,
+      leaseMs: opts.lease,
+    });
+    attachLog(worker, log, c);
+    log(
+      `task-worker ${VERSION}: worker ${c.bold(worker.id)} on ${worker.queues.join(', ')}, concurrency ${worker.concurrency}, ` +
+        `${opts.exec ? 'exec' : opts.handlers ? `handlers ${opts.handlers}` : 'print'} mode, ${worker.safeUrl}`,
+    );
+
+    let signalled = 0;
+    let exitCode: number = ExitCode.ok;
+    let resolveStop!: () => void;
+    const stopped = new Promise<void>((r) => (resolveStop = r));
+    const onSignal = (sig: string) => {
+      signalled++;
+      if (signalled === 1) {
+        log(c.yellow(`${sig}: stopping; waiting up to ${formatDuration(opts.grace)} for ${worker.active} running task(s) (signal again to exit at once)`));
+        void worker.close(opts.grace).then(() => {
+          log('stopped');
+          resolveStop();
+        });
+      } else {
+        log(c.red(`${sig} again: exiting now; leases bring unfinished tasks back within ${formatDuration(worker.leaseMs)}`));
+        exitCode = ExitCode.interrupted;
+        resolveStop();
+      }
+    };
+    const onInt = () => onSignal('SIGINT');
+    const onTerm = () => onSignal('SIGTERM');
+    signals.on('SIGINT', onInt);
+    signals.on('SIGTERM', onTerm);
+    try {
+      await Promise.race([worker.start(), stopped]);
+      await stopped;
+    } finally {
+      signals.off('SIGINT', onInt);
+      signals.off('SIGTERM', onTerm);
+    }
+    return exitCode;
+  });
+}
+
+function attachLog(worker: Worker, log: (line: string) => void, c: ChalkInstance): void {
+  let waitingSaid = 0;
+  worker.on('waiting', (attempt, delay, err) => {
+    // Say it on the first failure and then every ~10 attempts, not on every retry.
+    if (attempt === 1 || attempt - waitingSaid >= 10) {
+      waitingSaid = attempt;
+      log(c.yellow(`waiting for Redis at ${worker.safeUrl}${err ? ` (${err.message})` : ''}; retrying in ${formatDuration(delay)}`));
+    }
+  });
+  worker.on('ready', () => {
+    if (waitingSaid > 0) log(c.green(`connected to ${worker.safeUrl}`));
+    waitingSaid = 0;
+  });
+  worker.on('warning', (m) => log(c.yellow(`warning: ${m}`)));
+  worker.on('error', (e) => log(c.red(`error: ${e.message}`)));
+  worker.on('started', (t) => log(`${c.cyan('▶')} ${label(t)} started (attempt ${t.attempt}/${t.maxAttempts})`));
+  worker.on('completed', (t, _r, ms) => log(`${c.green('✔')} ${label(t)} done in ${formatDuration(ms)}`));
+  worker.on('failed', (t, e, retryAt, ms) =>
+    log(
+      `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e.message.split('\n')[0]}` +
+        (retryAt === null ? c.red(' (dead-lettered)') : ` (retry in ${formatDuration(retryAt - Date.now())})`),
+    ),
+  );
+  worker.on('lost', (t) => log(c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`)));
+  worker.on('released', (t) => log(c.yellow(`↩ ${label(t)} handed back to the queue`)));
+}

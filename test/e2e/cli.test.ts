@@ -1,0 +1,267 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { assertBuilt, BIN, runCli, startCli, type Running } from './helpers.js';
+
+let redis: TestRedis;
+const workers: Running[] = [];
+
+beforeAll(async () => {
+  assertBuilt();
+  redis = await startRedis();
+});
+afterAll(async () => {
+  for (const w of workers) w.child.kill('SIGKILL');
+  await redis?.destroy();
+});
+
+interface MonitorJson {
+  queues: Array<{ name: string; waiting: number; active: number; delayed: number; completed: number; failed: number }>;
+  workers: Array<{ id: string; queues: string[] }>;
+}
+
+async function monitor(queue: string): Promise<MonitorJson> {
+  const r = await runCli('task-monitor', ['--redis', redis.url, '--once', '--json', '-q', queue]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as MonitorJson;
+}
+
+describe('end to end', () => {
+  it('1,000 piped tasks complete on two --exec workers although one is SIGKILLed halfway', async () => {
+    const lines = Array.from({ length: 1000 }, (_, i) => `echo out-${i + 1}`).join('\n');
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'e2e'], { input: `${lines}\n` });
+    expect(pub.code, pub.stderr).toBe(0);
+    const ids = pub.stdout.trim().split('\n');
+    expect(ids).toHaveLength(1000);
+    expect(new Set(ids).size).toBe(1000);
+
+    const a = startCli('task-worker', ['--redis', redis.url, '-q', 'e2e', '--exec', '-c', '4']);
+    const b = startCli('task-worker', ['--redis', redis.url, '-q', 'e2e', '--exec', '-c', '4']);
+    workers.push(a, b);
+    await waitFor(async () => (await monitor('e2e')).queues[0]!.completed >= 400, 60_000, '400 completed');
+    a.child.kill('SIGKILL');
+    const killed = await a.exited;
+    expect(killed.signal).toBe('SIGKILL');
+
+    const final = await waitFor(
+      async () => {
+        const m = await monitor('e2e');
+        return m.queues[0]!.completed === 1000 ? m : undefined;
+      },
+      90_000,
+      'all 1,000 completed',
+    );
+    expect(final.queues[0]).toMatchObject({ name: 'e2e', waiting: 0, active: 0, delayed: 0, completed: 1000, failed: 0 });
+    // Every task's own output is its result: none lost, none mixed up.
+    const results = await redis.client().hgetall('rt:{e2e}:results');
+    expect(Object.keys(results)).toHaveLength(1000);
+    ids.forEach((id, i) => expect(JSON.parse(results[id]!)).toBe(`out-${i + 1}\n`));
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+  });
+
+  it('the default worker prints "Task processed: <payload>" and completes the task', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'printer', 'hello world', 'second task']);
+    expect(pub.code).toBe(0);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'printer']);
+    workers.push(w);
+    await waitFor(() => w.stdout().includes('Task processed: second task'), 15_000, 'printed tasks');
+    expect(w.stdout()).toBe('Task processed: hello world\nTask processed: second task\n');
+    await waitFor(async () => (await monitor('printer')).queues[0]!.completed === 2, 10_000, 'completed');
+    w.child.kill('SIGINT');
+    expect((await w.exited).code).toBe(0);
+    // Not a terminal: no color codes in the log.
+    expect(w.stderr()).not.toContain('\u001b[');
+    expect(w.stderr()).toMatch(/printer#1 started/);
+    expect(w.stderr()).toMatch(/printer#1 done in/);
+  });
+
+  it('--exec failures carry stderr, retry with backoff and end dead-lettered', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'failing', '--attempts', '2', '--backoff', 'fixed:100ms', 'echo broken >&2; exit 7']);
+    expect(pub.code).toBe(0);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'failing', '--exec']);
+    workers.push(w);
+    await waitFor(async () => (await monitor('failing')).queues[0]!.failed === 1, 15_000, 'dead-lettered');
+    w.child.kill('SIGTERM');
+    await w.exited;
+    expect(w.stderr()).toMatch(/failing#1 failed in .*exit code 7: broken \(retry in/);
+    expect(w.stderr()).toMatch(/failing#1 failed in .*\(dead-lettered\)/);
+    const errors = JSON.parse((await redis.client().hget('rt:{failing}:errors', '1'))!) as Array<{ attempt: number; error: string }>;
+    expect(errors.map((e) => e.attempt)).toEqual([1, 2]);
+    expect(errors[0]!.error).toBe('exit code 7: broken');
+  });
+
+  it('--exec passes TASK_ID, TASK_QUEUE, TASK_NAME and TASK_ATTEMPT', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'envq', '--name', 'greet', 'echo "$TASK_ID $TASK_QUEUE $TASK_NAME $TASK_ATTEMPT"']);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'envq', '--exec']);
+    workers.push(w);
+    const result = await waitFor(() => redis.client().hget('rt:{envq}:results', id), 15_000, 'result');
+    expect(JSON.parse(result)).toBe(`${id} envq greet 1\n`);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+
+  it('--handlers loads a module with handlers by task name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-h-'));
+    const mod = join(dir, 'handlers.mjs');
+    writeFileSync(
+      mod,
+      `export async function double(task, { signal, progress }) { await progress(50); return { doubled: task.data.n * 2, aborted: signal.aborted }; }\n` +
+        `export default function (task) { return 'fallback:' + task.name; }\n`,
+    );
+    const a = await runCli('task-publish', ['--redis', redis.url, '-q', 'mods', '--name', 'double', '--data-json', '{"n":21}']);
+    const b = await runCli('task-publish', ['--redis', redis.url, '-q', 'mods', '--name', 'other', 'x']);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'mods', '--handlers', mod]);
+    workers.push(w);
+    const ra = await waitFor(() => redis.client().hget('rt:{mods}:results', a.stdout.trim()), 15_000, 'double result');
+    const rb = await waitFor(() => redis.client().hget('rt:{mods}:results', b.stdout.trim()), 15_000, 'fallback result');
+    expect(JSON.parse(ra)).toEqual({ doubled: 42, aborted: false });
+    expect(JSON.parse(rb)).toBe('fallback:other');
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+
+  it('SIGTERM lets a running --exec task finish within the grace period', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'graceful', 'sleep 1; echo finished']);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'graceful', '--exec', '--grace', '10s']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes(`graceful#${id} started`), 15_000, 'started');
+    w.child.kill('SIGTERM');
+    const exit = await w.exited;
+    expect(exit.code).toBe(0);
+    expect(JSON.parse((await redis.client().hget('rt:{graceful}:results', id))!)).toBe('finished\n');
+  });
+
+  it('a second signal exits at once and the task comes back through its lease', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'forced', 'sleep 30']);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'forced', '--exec', '--lease', '1s']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes(`forced#${id} started`), 15_000, 'started');
+    w.child.kill('SIGINT');
+    await waitFor(() => w.stderr().includes('SIGINT: stopping'), 5000, 'drain message');
+    w.child.kill('SIGINT');
+    const exit = await w.exited;
+    expect(exit.code).toBe(130);
+    // The lease runs out and another worker's maintenance puts the task back in the queue.
+    const w2 = startCli('task-worker', ['--redis', redis.url, '-q', 'forced', '--exec', '--lease', '1s']);
+    workers.push(w2);
+    await waitFor(() => w2.stderr().includes(`forced#${id} started (attempt 2/3)`), 15_000, 'restarted elsewhere');
+    w2.child.kill('SIGKILL');
+  });
+});
+
+describe('command-line contract', () => {
+  it('--help and --version exit 0 for all three programs', async () => {
+    for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {
+      const h = await runCli(name, ['--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toContain(`Usage: ${name}`);
+      const v = await runCli(name, ['--version']);
+      expect(v.code).toBe(0);
+      expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+  });
+
+  it('a malformed option is one line on stderr and exit 2', async () => {
+    const cases: Array<[Parameters<typeof runCli>[0], string[]]> = [
+      ['task-publish', ['--attempts', 'zero', 'x']],
+      ['task-publish', ['--backoff', 'sometimes', 'x']],
+      ['task-publish', ['--queue', 'bad{name}', 'x']],
+      ['task-worker', ['--concurrency', '0']],
+      ['task-worker', ['--lease', 'soon']],
+      ['task-monitor', ['--interval', 'often']],
+      ['task-monitor', ['--redis', 'http://localhost', '--once']],
+      ['task-publish', ['--no-such-option']],
+    ];
+    for (const [name, args] of cases) {
+      const r = await runCli(name, ['--redis', redis.url, ...args]);
+      expect(r.code, `${name} ${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n'), `${name} ${args.join(' ')}`).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('an unreachable Redis is one line naming the URL (password hidden) and exit 3', async () => {
+    for (const name of ['task-publish', 'task-monitor'] as const) {
+      const r = await runCli(name, ['--redis', 'redis://user:hunter2@127.0.0.1:1/0', ...(name === 'task-publish' ? ['x'] : ['--once'])]);
+      expect(r.code).toBe(3);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('redis://user:***@127.0.0.1:1/0');
+      expect(r.stderr).not.toContain('hunter2');
+    }
+  });
+
+  it('the worker waits for an unreachable Redis instead of exiting, and says so', async () => {
+    const w = startCli('task-worker', ['--redis', 'redis://127.0.0.1:1']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes('waiting for Redis at redis://127.0.0.1:1'), 10_000, 'waiting message');
+    expect(w.child.exitCode).toBeNull();
+    w.child.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+  });
+
+  it('REDIS_URL is used when --redis is not given', async () => {
+    const r = await runCli('task-publish', ['-q', 'fromenv', 'x'], { env: { REDIS_URL: redis.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await redis.client().llen('rt:{fromenv}:wait')).toBe(1);
+  });
+
+  it('--json prints one object per task and ids in input order', async () => {
+    const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'jsonq', '--json'], { input: 'a\nb\n\nc\n' });
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; queue: string });
+    expect(rows).toEqual([
+      { id: '1', queue: 'jsonq' },
+      { id: '2', queue: 'jsonq' },
+      { id: '3', queue: 'jsonq' },
+    ]);
+  });
+
+  it('--data-json reports a bad line with its number and accepts nothing after it', async () => {
+    const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'badjson', '--data-json'], { input: '{"a":1}\n{oops\n{"b":2}\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/line 2: not valid JSON/);
+    expect(await redis.client().llen('rt:{badjson}:wait')).toBe(0);
+  });
+
+  it('an oversized payload is refused with one line and exit 2', async () => {
+    const big = 'x'.repeat(1024 * 1024 + 10);
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-big-'));
+    writeFileSync(join(dir, 'big.txt'), `${big}\n`);
+    const out = (() => {
+      try {
+        execFileSync(process.execPath, [BIN('task-publish'), '--redis', redis.url, '-q', 'big'], { input: `${big}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+        return { code: 0, stderr: '' };
+      } catch (err) {
+        const e = err as { status: number; stderr: Buffer };
+        return { code: e.status, stderr: e.stderr.toString() };
+      }
+    })();
+    expect(out.code).toBe(2);
+    expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    expect(out.stderr).toMatch(/larger than the limit/);
+  });
+
+  it('the interactive prompt enqueues each line until Ctrl-D (through a real pseudo-terminal)', async () => {
+    // script(1) gives the program a pty as stdin/stdout, as a person's terminal would.
+    const cmd = `${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q prompt`;
+    const out = execFileSync('script', ['-qfec', cmd, '/dev/null'], {
+      input: 'echo first\necho second\n\x04',
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 20_000,
+    }).toString();
+    expect(out).toContain('Please enter the task:');
+    expect(out).toMatch(/queued prompt#1/);
+    expect(out).toMatch(/queued prompt#2/);
+    const items = await redis.client().lrange('rt:{prompt}:wait', 0, -1);
+    expect(items).toHaveLength(2);
+    expect(items.some((e) => e.endsWith('"echo first"'))).toBe(true);
+    expect(items.some((e) => e.endsWith('"echo second"'))).toBe(true);
+  });
+});
