@@ -8,5 +8,6 @@ export default defineConfig({
     // Each file starts its own redis-server, so files run in parallel safely.
     fileParallelism: true,
     pool: 'forks',
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
