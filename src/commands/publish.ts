@@ -102,21 +102,35 @@ async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t
     interrupted = true;
     rl.close();
   });
-  rl.prompt();
-  for await (const line of rl) {
-    const text = line.trim();
-    if (text !== '') {
-      try {
-        const [id] = await queue.addBulk([{ data: toData(text, 'task'), opts: addOpts }]);
-        print([id!]);
-        io.stderr.write(`${c.green(`queued ${queue.name}#${id}`)}\n`);
-      } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
-        io.stderr.write(`${c.red(err.message)}\n`);
+  // Lines are queued one after another; Ctrl-C or Ctrl-D still lets every entered line finish.
+  let chain: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  rl.on('line', (line) => {
+    chain = chain.then(async () => {
+      const text = line.trim();
+      if (text !== '' && failure === undefined) {
+        try {
+          const [id] = await queue.addBulk([{ data: toData(text, 'task'), opts: addOpts }]);
+          print([id!]);
+          io.stderr.write(`${c.green(`queued ${queue.name}#${id}`)}\n`);
+        } catch (err) {
+          if (err instanceof UsageError) io.stderr.write(`${c.red(err.message)}\n`);
+          else {
+            failure = err;
+            rl.close();
+          }
+        }
       }
-    }
-    rl.prompt();
-  }
+      if (!closed) rl.prompt();
+    });
+  });
+  let closed = false;
+  const done = new Promise<void>((r) => rl.once('close', () => r()));
+  rl.prompt();
+  await done;
+  closed = true;
+  await chain;
+  if (failure !== undefined) throw failure;
   io.stderr.write('\n');
   return interrupted ? ExitCode.interrupted : ExitCode.ok;
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -263,5 +263,20 @@ describe('command-line contract', () => {
     expect(items).toHaveLength(2);
     expect(items.some((e) => e.endsWith('"echo first"'))).toBe(true);
     expect(items.some((e) => e.endsWith('"echo second"'))).toBe(true);
+  });
+
+  it('Ctrl-C at the prompt exits 130 and keeps what was already queued', async () => {
+    // Typed as a person would: each key after the prompt is on the screen.
+    const cmd = `${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q prompt-int`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.on('data', (b: Buffer) => (screen += b.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await waitFor(() => screen.includes('Please enter the task:'), 10_000, 'prompt');
+    child.stdin.write('echo kept\r');
+    await waitFor(() => screen.includes('queued prompt-int#1'), 10_000, 'confirmation');
+    child.stdin.write('\x03');
+    expect(await exited).toBe(130);
+    expect(await redis.client().llen('rt:{prompt-int}:wait')).toBe(1);
   });
 });
