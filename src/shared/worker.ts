@@ -401,6 +401,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.stopped) return;
     if (this.ticking) {
       this.tickAgain = true;
+      // The last heartbeat has not come back (commands wait while Redis is unreachable): a lease
+      // that ran out meanwhile may already be another worker's.
+      this.abortExpired();
       return;
     }
     this.ticking = true;
@@ -444,20 +447,26 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.scheduleDue(nextDue);
     } catch (err) {
       if (!this.stopped) this.emit('error', err as Error);
-      // Without Redis the leases cannot be renewed: once one has run out, another worker may
-      // already run the task, so the handler is told to stop.
-      const now = Date.now();
-      for (const run of this.running.values()) {
-        if (now > run.leaseUntil && !run.ctrl.signal.aborted) {
-          run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
-        }
-      }
+      this.abortExpired();
     } finally {
       this.ticking = false;
     }
     if (this.tickAgain) {
       this.tickAgain = false;
       void this.tick();
+    }
+  }
+
+  /**
+   * Without Redis the leases cannot be renewed: once one has run out, another worker may
+   * already run the task, so the handler is told to stop.
+   */
+  private abortExpired(): void {
+    const now = Date.now();
+    for (const run of this.running.values()) {
+      if (now > run.leaseUntil && !run.ctrl.signal.aborted) {
+        run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
+      }
     }
   }
 

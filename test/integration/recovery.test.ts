@@ -1,0 +1,332 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, TaskAbortedError, Worker } from '../../src/index.js';
+import { loadScripts, runScript } from '../../src/shared/scripts.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { aborted, collectErrors, deferred, sleep, startProxy } from '../helpers/util.js';
+
+let redis: TestRedis;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await redis?.destroy();
+});
+
+function reserveKeys(q: Queue): string[] {
+  const k = q.keys;
+  return [k.wait, k.active, k.lease, k.marker, k.corrupt];
+}
+
+function maintainKeys(q: Queue): string[] {
+  const k = q.keys;
+  return [k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config];
+}
+
+function extendKeys(q: Queue): string[] {
+  const k = q.keys;
+  return [k.active, k.lease, k.workers, k.winfo];
+}
+
+/** finish's keys, in the order its header documents (the per-second stats bucket last, when it takes one). */
+function finishKeys(q: Queue, now: number): string[] {
+  const k = q.keys;
+  const all = [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress];
+  all.push(`rt:{${q.name}}:stats:${Math.floor(now / 1000)}`);
+  const n = loadScripts().find((s) => s.name === 'finish')!.numberOfKeys;
+  expect(n).toBeLessThanOrEqual(all.length);
+  return all.slice(0, n);
+}
+
+async function finish(q: Queue, token: string, settle: [id: string, token: string, kind: string, value: string, at: number]): Promise<number> {
+  const now = Date.now();
+  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q, now), [now, 30_000, 0, token, 1, ...settle])) as [number[], string[]];
+  expect(got).toEqual([]);
+  return statuses[0]!;
+}
+
+describe('fencing: a stale lease holder cannot settle', () => {
+  it('rejects the late completion of a reservation whose lease expired and was taken over', async () => {
+    const q = new Queue('stale', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const id = await q.add({ v: 1 }, { attempts: 3 });
+    const t0 = Date.now();
+
+    // Reservation A, with a short lease.
+    const gotA = (await runScript(c, 'reserve', reserveKeys(q), [t0, 300, 1, 'workerA.1'])) as string[];
+    expect(gotA).toHaveLength(1);
+    expect(gotA[0]!.startsWith(`${id}|0|3|`)).toBe(true);
+    expect(await c.hget(k.active, id)).toBe(`workerA.1|${gotA[0]}`);
+
+    // Maintenance after A's lease ran out recovers the task: back to waiting, one attempt counted.
+    const m = (await runScript(c, 'maintain', maintainKeys(q), [t0 + 1000, 1000, 15_000])) as number[];
+    expect(m.slice(0, 3)).toEqual([1, 0, 0]);
+    const recovered = (await q.getTask(id))!;
+    expect(recovered.state).toBe('waiting');
+    expect(recovered.made).toBe(1);
+    expect(recovered.errors).toHaveLength(1);
+    expect(recovered.errors[0]!.error).toMatch(/lease expired: worker workerA/);
+
+    // Reservation B takes it.
+    const gotB = (await runScript(c, 'reserve', reserveKeys(q), [Date.now(), 30_000, 1, 'workerB.1'])) as string[];
+    expect(gotB).toHaveLength(1);
+    expect(gotB[0]!.startsWith(`${id}|1|3|`)).toBe(true);
+
+    // A comes back late: its completion, failure, dead-lettering and hand-back are all refused.
+    expect(await finish(q, 'workerA.2', [id, 'workerA.1', 'c', '"from A"', 0])).toBe(0);
+    expect(await finish(q, 'workerA.2', [id, 'workerA.1', 'r', '{"attempt":1,"at":0,"error":"late"}', Date.now()])).toBe(0);
+    expect(await finish(q, 'workerA.2', [id, 'workerA.1', 'd', '{"attempt":1,"at":0,"error":"late"}', 0])).toBe(0);
+    expect(await finish(q, 'workerA.2', [id, 'workerA.1', 'q', '', 0])).toBe(0);
+    // A token that merely starts like B's does not pass either.
+    expect(await finish(q, 'x', [id, 'workerB', 'c', '"prefix"', 0])).toBe(0);
+    expect((await c.hget(k.active, id))!.startsWith('workerB.1|')).toBe(true);
+    expect(await q.counts()).toMatchObject({ active: 1, waiting: 0, completed: 0, retried: 0, failed: 0, recovered: 1 });
+
+    // A's heartbeat reports the task as lost; B's renews it.
+    const lostA = await runScript(c, 'extend', extendKeys(q), [Date.now(), 30_000, 'workerA', '{}', id, 'workerA.1']);
+    expect(lostA).toEqual([id]);
+    const lostB = await runScript(c, 'extend', extendKeys(q), [Date.now(), 30_000, 'workerB', '{}', id, 'workerB.1']);
+    expect(lostB).toEqual([]);
+
+    // B completes; only once.
+    expect(await finish(q, 'workerB.2', [id, 'workerB.1', 'c', '"from B"', 0])).toBe(1);
+    expect(await finish(q, 'workerB.2', [id, 'workerB.1', 'c', '"again"', 0])).toBe(0);
+    expect(await finish(q, 'workerA.3', [id, 'workerA.1', 'c', '"from A"', 0])).toBe(0);
+
+    const done = (await q.getTask(id))!;
+    expect(done.state).toBe('completed');
+    expect(done.result).toBe('from B');
+    expect(done.errors).toHaveLength(1);
+    expect(await q.counts()).toMatchObject({ active: 0, waiting: 0, completed: 1, completedRetained: 1, recovered: 1, failed: 0 });
+    expect(await c.zcard(k.lease)).toBe(0);
+    await q.close();
+  });
+
+  it('dead-letters a recovered task whose last attempt it was', async () => {
+    const q = new Queue('stale-last', { connection: redis.url });
+    const c = q.client;
+    const id = await q.add('x', { attempts: 1 });
+    const t0 = Date.now();
+    expect(await runScript(c, 'reserve', reserveKeys(q), [t0, 100, 1, 'gone.1'])).toHaveLength(1);
+    const m = (await runScript(c, 'maintain', maintainKeys(q), [t0 + 500, 1000, 15_000])) as number[];
+    expect(m.slice(0, 3)).toEqual([0, 0, 1]);
+    const t = (await q.getTask(id))!;
+    expect(t.state).toBe('dead');
+    expect(t.errors[0]!.error).toMatch(/lease expired/);
+    expect(await finish(q, 'gone.2', [id, 'gone.1', 'c', '"late"', 0])).toBe(0);
+    expect(await q.counts()).toMatchObject({ failed: 1, completed: 0, recovered: 0, deadRetained: 1, active: 0 });
+    await q.close();
+  });
+
+  it('aborts a running handler with reason lease-lost when its reservation is taken away', async () => {
+    const q = new Queue('lease-lost', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const reasons: unknown[] = [];
+    const w = new Worker(
+      'lease-lost',
+      async (t, ctx) => {
+        if (t.attempt === 1) {
+          const reason = await aborted(ctx.signal);
+          reasons.push(reason);
+          throw reason;
+        }
+        return `attempt ${t.attempt}`;
+      },
+      { connection: redis.url, leaseMs: 600 },
+    );
+    const lost: string[] = [];
+    w.on('lost', (t) => lost.push(t.id));
+    const errors = collectErrors(w);
+    await w.start();
+    const id = await q.add('payload', { attempts: 3 });
+    const cur = await waitFor(() => c.hget(k.active, id), 5000, 'task active');
+    expect(cur.startsWith(`${w.id}.`)).toBe(true);
+
+    // Another reservation now holds it (as if maintenance had handed it to worker "thief").
+    await c.hset(k.active, id, `thief.1|${cur.slice(cur.indexOf('|') + 1)}`);
+
+    await waitFor(() => reasons.length === 1, 5000, 'abort');
+    const reason = reasons[0];
+    expect(reason).toBeInstanceOf(TaskAbortedError);
+    expect((reason as TaskAbortedError).reason).toBe('lease-lost');
+    // The handler's failure is refused (the lease is the thief's): reported as lost, not counted.
+    await waitFor(() => lost.includes(id), 5000, 'lost event');
+    expect((await c.hget(k.active, id))!.startsWith('thief.1|')).toBe(true);
+
+    // The thief never renews, so the task is recovered and runs again here.
+    await waitFor(async () => (await q.getTask(id))?.state === 'completed', 10_000, 'completed');
+    await w.close();
+    const t = (await q.getTask(id))!;
+    expect(t.result).toBe('attempt 2');
+    expect(t.errors).toHaveLength(1);
+    expect(t.errors[0]!.error).toMatch(/lease expired: worker thief/);
+    expect(await q.counts()).toMatchObject({ completed: 1, recovered: 1, retried: 0, failed: 0 });
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
+  it('keeps renewing a re-reserved task while the stale run of it is still finishing on the same worker', async () => {
+    const leaseMs = 600;
+    const q = new Queue('zombie', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const releaseZombie = deferred();
+    const secondStarted = deferred();
+    const attempts: number[] = [];
+    const w = new Worker(
+      'zombie',
+      async (t) => {
+        attempts.push(t.attempt);
+        if (t.attempt === 1) {
+          await releaseZombie.promise; // ignores its abort signal
+          return 'zombie';
+        }
+        secondStarted.resolve();
+        await sleep(leaseMs * 4); // far longer than a lease: it must be renewed meanwhile
+        return `attempt ${t.attempt}`;
+      },
+      { connection: redis.url, concurrency: 2, leaseMs },
+    );
+    const lost: string[] = [];
+    w.on('lost', (t) => lost.push(t.id));
+    const errors = collectErrors(w);
+    await w.start();
+    const id = await q.add(null, { attempts: 5 });
+    const cur = await waitFor(() => c.hget(k.active, id), 5000, 'task active');
+    await c.hset(k.active, id, `thief.1|${cur.slice(cur.indexOf('|') + 1)}`);
+
+    await secondStarted.promise;
+    // The stale first run ends now; its result must be refused without disturbing the second run.
+    releaseZombie.resolve();
+    await waitFor(() => lost.includes(id), 5000, 'lost event of the stale run');
+    await waitFor(async () => (await q.getTask(id))?.state === 'completed', 10_000, 'completed');
+    await w.close();
+
+    expect(attempts).toEqual([1, 2]);
+    const t = (await q.getTask(id))!;
+    expect(t.result).toBe('attempt 2');
+    expect(await q.counts()).toMatchObject({ completed: 1, recovered: 1 });
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+});
+
+describe('network partition', () => {
+  it('tells a handler to stop once its lease has run out while its worker cannot reach Redis', async () => {
+    const leaseMs = 600;
+    const proxy = await startProxy(redis.port);
+    const q = new Queue('partition', { connection: redis.url });
+    const reasons: unknown[] = [];
+    const cutOff = new Worker(
+      'partition',
+      async (_t, ctx) => {
+        const reason = await aborted(ctx.signal);
+        reasons.push(reason);
+        throw reason;
+      },
+      { connection: proxy.url, leaseMs },
+    );
+    collectErrors(cutOff);
+    await cutOff.start();
+    const id = await q.add('x', { attempts: 3 });
+    await waitFor(() => q.client.hget(q.keys.active, id), 5000, 'task active');
+
+    await proxy.cut();
+    // Meanwhile the rest of the system recovers the task and runs it elsewhere.
+    const other = new Worker('partition', () => 'done elsewhere', { connection: redis.url, leaseMs });
+    collectErrors(other);
+    await other.start();
+    await waitFor(async () => (await q.getTask(id))?.state === 'completed', 10_000, 'completed elsewhere');
+    // The cut-off handler must not keep running alongside: its lease is gone.
+    await waitFor(() => reasons.length === 1, 3000, 'the cut-off handler to be aborted');
+    expect(reasons[0]).toBeInstanceOf(TaskAbortedError);
+    expect((reasons[0] as TaskAbortedError).reason).toBe('lease-lost');
+
+    await proxy.heal();
+    await other.close();
+    await cutOff.close(100);
+    expect(await q.counts()).toMatchObject({ completed: 1, recovered: 1, active: 0 });
+    expect(await q.getResult(id)).toBe('done elsewhere');
+    await proxy.close();
+    await q.close();
+  });
+});
+
+describe('crash recovery', () => {
+  const fixture = fileURLToPath(new URL('../fixtures/crash-worker.mjs', import.meta.url));
+  const dist = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
+
+  it('runs the tasks of a SIGKILLed worker again on another worker, each completed once', async () => {
+    if (!existsSync(dist)) throw new Error(`${dist} is missing: run "npm run build" before this test`);
+    const leaseMs = 1500;
+    const q = new Queue<number>('crash', { connection: redis.url });
+    const ids = await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ data: i, opts: { attempts: 3 } })));
+
+    const child = spawn(process.execPath, [fixture, redis.url, 'crash', String(leaseMs), 'crashchild'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let childErr = '';
+    child.stderr!.on('data', (d: Buffer) => (childErr += d.toString()));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+
+    // Its 5 slots are full: 5 tasks active under its tokens, the other 5 waiting.
+    const held = await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`crash worker exited early: ${childErr}`);
+        const active = await q.client.hgetall(q.keys.active);
+        return Object.keys(active).length === 5 ? active : undefined;
+      },
+      15_000,
+      'the child to hold 5 tasks',
+    );
+    for (const v of Object.values(held)) expect(v.startsWith('crashchild.')).toBe(true);
+    expect((await q.counts()).waiting).toBe(5);
+    const heldIds = Object.keys(held).sort();
+
+    child.kill('SIGKILL');
+    await exited;
+    expect(child.signalCode).toBe('SIGKILL');
+
+    const runs = new Map<string, number>();
+    const w = new Worker<number>(
+      'crash',
+      (t) => {
+        runs.set(t.id, (runs.get(t.id) ?? 0) + 1);
+        return t.data * 10;
+      },
+      { connection: redis.url, concurrency: 5, leaseMs: 2000 },
+    );
+    const errors = collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 10, leaseMs + 5000, 'all 10 tasks completed');
+    await w.close();
+
+    expect([...runs.keys()].sort()).toEqual([...ids].sort());
+    for (const n of runs.values()) expect(n).toBe(1);
+    const c = await q.counts();
+    expect(c).toMatchObject({ completed: 10, recovered: 5, failed: 0, waiting: 0, active: 0, delayed: 0 });
+    for (const id of ids) {
+      const t = (await q.getTask(id))!;
+      expect(t.state).toBe('completed');
+      expect(t.result).toBe(t.data * 10);
+      if (heldIds.includes(id)) {
+        expect(t.made).toBe(1);
+        expect(t.errors).toHaveLength(1);
+        expect(t.errors[0]!.error).toMatch(/lease expired/);
+        expect(t.errors[0]!.worker).toBe('crashchild');
+      } else {
+        expect(t.made).toBe(0);
+        expect(t.errors).toEqual([]);
+      }
+    }
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+});

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, TaskAbortedError, Worker, type Task } from '../../src/index.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { aborted, collectErrors, deferred, sleep } from '../helpers/util.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+describe('graceful shutdown', () => {
+  it('lets running tasks finish within the grace and leaves unstarted ones waiting, uncounted', async () => {
+    const q = new Queue<number>('grace', { connection: redis.url });
+    const ids = await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ data: i })));
+    const started: string[] = [];
+    const signals: AbortSignal[] = [];
+    const w = new Worker<number>(
+      'grace',
+      async (t, ctx) => {
+        started.push(t.id);
+        signals.push(ctx.signal);
+        await sleep(400);
+        return t.data;
+      },
+      { connection: redis.url, concurrency: 2 },
+    );
+    const released: string[] = [];
+    w.on('released', (t) => released.push(t.id));
+    const errors = collectErrors(w);
+    await w.start();
+    await waitFor(() => started.length === 2, 5000, 'two tasks started');
+    await w.close(10_000);
+
+    // Oldest first: the first two published ran.
+    expect(started).toEqual(ids.slice(0, 2));
+    expect(released).toEqual([]);
+    for (const s of signals) expect(s.aborted).toBe(false);
+    expect(await q.counts()).toMatchObject({ completed: 2, waiting: 3, active: 0, delayed: 0, failed: 0, retried: 0 });
+    for (const id of ids.slice(0, 2)) expect((await q.getTask(id))!.state).toBe('completed');
+    for (const id of ids.slice(2)) {
+      const t = (await q.getTask(id))!;
+      expect(t.state).toBe('waiting');
+      expect(t.made).toBe(0);
+      expect(t.errors).toEqual([]);
+    }
+    // The worker removed itself from the queue's worker list.
+    expect(await q.workers()).toEqual([]);
+    expect(errors).toEqual([]);
+
+    // Nothing was lost: another worker runs the rest, each once.
+    const rest: string[] = [];
+    const w2 = new Worker<number>('grace', (t) => void rest.push(t.id), { connection: redis.url });
+    collectErrors(w2);
+    await w2.start();
+    await waitFor(async () => (await q.counts()).completed === 5, 5000, 'the rest completed');
+    await w2.close();
+    expect(rest).toEqual(ids.slice(2));
+    await q.close();
+  });
+
+  it('hands an unfinished task back to the front of the queue after the grace, attempts unchanged', async () => {
+    const q = new Queue<string>('handback', { connection: redis.url });
+    const [a, b, c] = await q.addBulk([{ data: 'a' }, { data: 'b' }, { data: 'c' }].map((x) => ({ ...x, opts: { attempts: 2 } })));
+    const stubborn = deferred<string>();
+    const reasons: unknown[] = [];
+    let startedA = false;
+    const w = new Worker<string>(
+      'handback',
+      (_t: Task<string>, ctx) => {
+        startedA = true;
+        void aborted(ctx.signal).then((r) => reasons.push(r));
+        return stubborn.promise; // ignores the abort
+      },
+      { connection: redis.url, concurrency: 1 },
+    );
+    const released: string[] = [];
+    const completed: string[] = [];
+    w.on('released', (t) => released.push(t.id));
+    w.on('completed', (t) => completed.push(t.id));
+    const errors = collectErrors(w);
+    await w.start();
+    await waitFor(() => startedA, 5000, 'task a started');
+    const before = (await q.getTask(a!))!;
+    expect(before.state).toBe('active');
+
+    await w.close(300);
+
+    expect(released).toEqual([a]);
+    await waitFor(() => reasons.length === 1, 2000, 'abort reason');
+    expect(reasons[0]).toBeInstanceOf(TaskAbortedError);
+    expect((reasons[0] as TaskAbortedError).reason).toBe('shutdown');
+
+    const t = (await q.getTask(a!))!;
+    expect(t.state).toBe('waiting');
+    expect(t.made).toBe(0);
+    expect(t.errors).toEqual([]);
+    // Front of the queue: the next RPOP takes it, before b and c.
+    expect((await q.client.lindex(q.keys.wait, -1))!.startsWith(`${a}|0|2|`)).toBe(true);
+    expect(await q.counts()).toMatchObject({ waiting: 3, active: 0, completed: 0, failed: 0, retried: 0, recovered: 0 });
+    expect(await q.client.zcard(q.keys.lease)).toBe(0);
+
+    // The abandoned handler finishing later changes nothing.
+    stubborn.resolve('too late');
+    await sleep(50);
+    expect(completed).toEqual([]);
+    expect(await q.counts()).toMatchObject({ waiting: 3, completed: 0 });
+
+    const order: string[] = [];
+    const w2 = new Worker<string>('handback', (task) => {
+      order.push(task.id);
+      return `${task.data} done (attempt ${task.attempt})`;
+    }, { connection: redis.url });
+    collectErrors(w2);
+    await w2.start();
+    await waitFor(async () => (await q.counts()).completed === 3, 5000, 'all completed');
+    await w2.close();
+    expect(order).toEqual([a, b, c]);
+    expect(await q.getResult(a!)).toBe('a done (attempt 1)');
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
+  it('does not count a failure for a handler that gives up because of the shutdown abort', async () => {
+    const q = new Queue('handback-abort', { connection: redis.url });
+    const id = await q.add('x', { attempts: 1 });
+    let started = false;
+    const w = new Worker(
+      'handback-abort',
+      async (_t, ctx) => {
+        started = true;
+        throw await aborted(ctx.signal);
+      },
+      { connection: redis.url },
+    );
+    const failed: string[] = [];
+    w.on('failed', (t) => failed.push(t.id));
+    collectErrors(w);
+    await w.start();
+    await waitFor(() => started, 5000, 'started');
+    await w.close(100);
+    expect(failed).toEqual([]);
+    const t = (await q.getTask(id))!;
+    expect(t.state).toBe('waiting');
+    expect(t.made).toBe(0);
+    expect(await q.counts()).toMatchObject({ waiting: 1, failed: 0, deadRetained: 0 });
+    await q.close();
+  });
+
+  it('closes an idle worker promptly and only once', async () => {
+    const w = new Worker('idle-close', () => undefined, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    const p1 = w.close(5000);
+    const p2 = w.close(5000);
+    expect(p2).toBe(p1);
+    await p1;
+    const probe = redis.client();
+    // Both its connections (commands and the blocking one) go away.
+    await waitFor(async () => !((await probe.client('LIST')) as string).includes(`redtask:worker:${w.id}`), 5000, 'connections closed');
+  });
+});

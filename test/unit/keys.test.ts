@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/shared/errors.js';
+import { QUEUES_KEY, queueKeys, validateQueueName } from '../../src/shared/keys.js';
+
+describe('validateQueueName', () => {
+  it('accepts letters, digits, dot, underscore, colon and dash', () => {
+    for (const ok of ['a', 'Q', '0', 'emails', 'tenant:42.send_mail-v2', 'x'.repeat(128), '9lives']) {
+      expect(validateQueueName(ok)).toBe(ok);
+    }
+  });
+
+  it('rejects empty, too long, bad first character and characters that would break keys', () => {
+    for (const bad of ['', 'x'.repeat(129), '-a', '.a', '_a', ':a', 'a b', 'a{b', 'a}b', '{a}', 'a|b', 'a/b', 'a*', 'ü', 'a\n', ' a']) {
+      expect(() => validateQueueName(bad), JSON.stringify(bad)).toThrow(UsageError);
+    }
+  });
+});
+
+describe('queueKeys', () => {
+  it('puts every key of a queue under the queue hash tag, all distinct', () => {
+    const k = queueKeys('mail.v2');
+    const values = Object.values(k);
+    expect(values.length).toBeGreaterThanOrEqual(16);
+    for (const v of values) expect(v.startsWith('rt:{mail.v2}:')).toBe(true);
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('names each key after its role', () => {
+    const k = queueKeys('q');
+    for (const [role, key] of Object.entries(k)) expect(key).toBe(`rt:{q}:${role}`);
+  });
+
+  it('keeps two queues apart, even when one name prefixes the other', () => {
+    const a = Object.values(queueKeys('a'));
+    const ab = new Set(Object.values(queueKeys('a:b')));
+    for (const v of a) expect(ab.has(v)).toBe(false);
+  });
+
+  it('validates the name', () => {
+    expect(() => queueKeys('bad name')).toThrow(UsageError);
+  });
+
+  it('keeps the global queue set outside any queue slot', () => {
+    expect(QUEUES_KEY).toBe('rt:queues');
+    expect(QUEUES_KEY).not.toContain('{');
+  });
+});

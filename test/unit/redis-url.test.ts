@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/shared/errors.js';
+import { DEFAULT_REDIS_URL, redactUrl, resolveRedisUrl, validateRedisUrl } from '../../src/shared/redis.js';
+
+describe('redactUrl', () => {
+  it('hides the password and keeps the rest', () => {
+    expect(redactUrl('redis://user:secret@host:6379/0')).toBe('redis://user:***@host:6379/0');
+    expect(redactUrl('rediss://default:p%40ss@cache.example:6380/2')).toBe('rediss://default:***@cache.example:6380/2');
+    expect(redactUrl('redis://:pw@host')).toBe('redis://:***@host');
+  });
+
+  it('leaves URLs without a password unchanged', () => {
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redactUrl('redis://host/3')).toBe('redis://host/3');
+    expect(redactUrl('redis://user@host:1')).toBe('redis://user@host:1');
+  });
+
+  it('hides passwords that contain characters URL parsing splits on', () => {
+    for (const [url, secret] of [
+      ['redis://u:p@ss@host', 'p@ss'],
+      ['redis://u:pa/ss@host:6379', 'pa/ss'],
+      ['redis://u:123/ss@host', '123/ss'],
+      ['redis://u:a#b@host', 'a#b'],
+      ['redis://u:a?b@host', 'a?b'],
+      ['redis://u:x@[bad', 'x'],
+    ] as const) {
+      const out = redactUrl(url);
+      expect(out, url).not.toContain(secret);
+      expect(out, url).toContain('***');
+    }
+  });
+
+  it('returns text that is no URL at all unchanged', () => {
+    expect(redactUrl('not a url')).toBe('not a url');
+  });
+});
+
+describe('validateRedisUrl', () => {
+  it('accepts redis:// and rediss:// with an optional numeric db', () => {
+    for (const ok of ['redis://127.0.0.1:6379', 'redis://localhost', 'rediss://u:p@h:6380/15', 'redis://h/0', 'redis://h/']) {
+      expect(validateRedisUrl(ok)).toBe(ok);
+    }
+  });
+
+  it('rejects other schemes, non-numeric databases and non-URLs', () => {
+    expect(() => validateRedisUrl('http://host')).toThrow(/scheme/);
+    expect(() => validateRedisUrl('redis://host/abc')).toThrow(/database must be a number/);
+    expect(() => validateRedisUrl('host:6379')).toThrow(UsageError);
+    expect(() => validateRedisUrl('garbage')).toThrow(/expected redis:\/\//);
+  });
+
+  it('never puts the password into its error message', () => {
+    for (const url of ['http://u:topsecret@host', 'redis://u:topsecret@host/abc', 'redis://u:topsecret@[bad', 'redis://u:123/topsecret@host']) {
+      let message = '';
+      try {
+        validateRedisUrl(url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, url).not.toBe('');
+      expect(message, url).not.toContain('topsecret');
+    }
+  });
+});
+
+describe('resolveRedisUrl', () => {
+  const saved = process.env.REDIS_URL;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = saved;
+  });
+
+  it('prefers the explicit URL, then REDIS_URL, then the default', () => {
+    process.env.REDIS_URL = 'redis://from-env:1';
+    expect(resolveRedisUrl('redis://explicit:2')).toBe('redis://explicit:2');
+    expect(resolveRedisUrl()).toBe('redis://from-env:1');
+    delete process.env.REDIS_URL;
+    expect(resolveRedisUrl()).toBe(DEFAULT_REDIS_URL);
+  });
+});
