@@ -41,6 +41,14 @@ describe('delayed tasks', () => {
     await q.close();
   });
 
+  it('knows nothing of an id that was never published', async () => {
+    const q = new Queue('unknown', { connection: redis.url });
+    await q.add('x');
+    expect(await q.getTask('999999')).toBeNull();
+    expect(await q.getResult('999999')).toBeUndefined();
+    await q.close();
+  });
+
   it('rejects invalid options before publishing anything', async () => {
     const q = new Queue('invalid-opts', { connection: redis.url });
     await expect(q.add(1, { delay: -1 })).rejects.toThrow(UsageError);

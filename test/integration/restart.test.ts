@@ -19,7 +19,7 @@ describe('Redis restarts', () => {
       'restart',
       async (t) => {
         runs.set(t.data, (runs.get(t.data) ?? 0) + 1);
-        await sleep(50);
+        await sleep(100);
         return t.data;
       },
       { connection: redis.url, concurrency: 2 },
@@ -52,7 +52,9 @@ describe('Redis restarts', () => {
     const expected = [...Array.from({ length: 20 }, (_, i) => `before-${i}`), ...Array.from({ length: 10 }, (_, i) => `after-${i}`)].sort();
     expect([...runs.keys()].sort()).toEqual(expected);
     for (const [data, n] of runs) expect(n, data).toBe(1);
-    expect(await after.counts()).toMatchObject({ completed: 30, published: 30, waiting: 0, active: 0, failed: 0, recovered: 0 });
+    // (recovered is not asserted: a script call whose reply was lost in the shutdown is sent
+    // again, and tasks it had reserved come back only through lease recovery.)
+    expect(await after.counts()).toMatchObject({ completed: 30, published: 30, waiting: 0, active: 0, failed: 0 });
     // Errors while Redis was away are reported, not thrown; nothing else went wrong.
     for (const e of errors) expect(e.message).toMatch(/connect|closed|ECONNREFUSED|ECONNRESET|LOADING|Stream isn't writeable/i);
     await before.close();

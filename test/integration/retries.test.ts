@@ -137,6 +137,24 @@ describe('retries and dead-lettering', () => {
     await q.close();
   });
 
+  it('sends a task with no backoff delay left to the back of the queue', async () => {
+    const q = new Queue<string>('zero-delay', { connection: redis.url });
+    const order: string[] = [];
+    const w = new Worker<string>('zero-delay', (t) => {
+      order.push(`${t.data}${t.attempt}`);
+      if (t.data === 'a' && t.attempt === 1) throw new Error('again');
+    }, { connection: redis.url });
+    collectErrors(w);
+    await q.add('a', { attempts: 2, backoff: 'fixed:0ms' });
+    await q.addBulk([{ data: 'b' }, { data: 'c' }]);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 3, 10_000, 'all completed');
+    await w.close();
+    expect(order).toEqual(['a1', 'b1', 'c1', 'a2']);
+    expect(await q.counts()).toMatchObject({ retried: 1, delayed: 0 });
+    await q.close();
+  });
+
   it('uses the default of 3 attempts and fails a result that is not JSON-serializable', async () => {
     const q = new Queue('defaults', { connection: redis.url });
     const { w, starts, errors } = recordingWorker('defaults', () => {

@@ -17,12 +17,15 @@ describe('graceful shutdown', () => {
     const ids = await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ data: i })));
     const started: string[] = [];
     const signals: AbortSignal[] = [];
+    const closing = deferred();
     const w = new Worker<number>(
       'grace',
       async (t, ctx) => {
         started.push(t.id);
         signals.push(ctx.signal);
-        await sleep(400);
+        // Still running when close() is called, done well within the grace.
+        await closing.promise;
+        await sleep(100);
         return t.data;
       },
       { connection: redis.url, concurrency: 2 },
@@ -32,7 +35,9 @@ describe('graceful shutdown', () => {
     const errors = collectErrors(w);
     await w.start();
     await waitFor(() => started.length === 2, 5000, 'two tasks started');
-    await w.close(10_000);
+    const closed = w.close(10_000);
+    closing.resolve();
+    await closed;
 
     // Oldest first: the first two published ran.
     expect(started).toEqual(ids.slice(0, 2));
