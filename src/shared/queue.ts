@@ -3,7 +3,7 @@ import { QueueFullError, UsageError } from './errors.js';
 import { QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
-import { runScript } from './scripts.js';
+import { runScript, scriptKeys } from './scripts.js';
 
 export interface ConnectionOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
@@ -142,7 +142,7 @@ export class Queue<T = unknown> {
       const res = (await runScript(
         this.client,
         'publish',
-        [this.keys.meta, this.keys.wait, this.keys.marker, this.keys.delayed, this.keys.data, this.keys.config],
+        scriptKeys.publish(this.keys),
         [now, chunk.length, ...chunk.flat()],
       )) as [number, number];
       if (res[0] === -1) {
@@ -172,7 +172,7 @@ export class Queue<T = unknown> {
       runAt = now + opts.delay;
     }
     if (Number.isNaN(runAt)) throw new UsageError('invalid run-at time');
-    return [attempts, validateTaskName(opts.name ?? ''), encodeOpts(backoff), json, runAt];
+    return [runAt, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { type QueueKeys, statsKey } from './keys.js';
 
 /**
  * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
  * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
- * A script's file name is its contract: `finish-14.lua` is the script `finish` with 14 keys.
+ * A script's file name is its contract: `finish-15.lua` is the script `finish` with 15 keys.
  * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -67,3 +68,20 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
   if (!fn) throw new Error(`script ${name} is not loaded on this pipeline's client`);
   fn.call(pipe, ...keys, ...args);
 }
+
+/**
+ * The KEYS of each script, in the order its header documents: call sites never build key
+ * arrays by hand.
+ */
+export const scriptKeys = {
+  publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config],
+  reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt],
+  finish: (k: QueueKeys, queue: string, now: number) => [
+    k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
+    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)),
+  ],
+  extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo],
+  maintain: (k: QueueKeys) => [
+    k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress,
+  ],
+} as const;

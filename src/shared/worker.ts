@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
-import { queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
+import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
-import { pipeScript, registerScripts, runScript } from './scripts.js';
+import { pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
 import { VERSION } from './version.js';
 
 /** A task as a handler sees it. */
@@ -89,6 +89,7 @@ interface Settlement {
 
 const MAX_ERROR = 4096;
 const BLOCK_SECONDS = 5;
+const MAX_BATCH = 1000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -187,6 +188,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
   }
 
+  /** 'error' events go to listeners only: an unlistened one must not crash the process. */
+  private report(err: unknown): void {
+    if (!this.stopped && this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+  }
+
   private nextToken(): string {
     return `${this.id}.${(++this.seq).toString(36)}`;
   }
@@ -218,9 +224,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         const start = this.rr++ % this.queues.length;
         for (let i = 0; i < this.queues.length; i++) {
           const queue = this.queues[(start + i) % this.queues.length]!;
-          const settles = this.pending.get(queue) ?? [];
-          this.pending.delete(queue);
-          const want = this.free();
+          const all = this.pending.get(queue) ?? [];
+          // At most MAX_BATCH settlements per call (Lua's unpack has a limit); the rest go next round.
+          const settles = all.length > MAX_BATCH ? all.splice(0, MAX_BATCH) : all;
+          if (settles === all) this.pending.delete(queue);
+          const want = Math.min(this.free(), MAX_BATCH);
           if (settles.length === 0 && want <= 0) continue;
           const token = this.nextToken();
           let records: string[];
@@ -229,7 +237,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           } catch (err) {
             // Keep the settlements: they are sent again once Redis answers.
             this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
-            if (!this.stopped) this.emit('error', err as Error);
+            this.report(err);
             await sleep(250);
             this.again = true;
             break;
@@ -255,14 +263,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const args: Array<string | number> = [now, this.leaseMs, want, token, settles.length];
     for (const s of settles) args.push(s.id, s.token, s.kind, s.value, s.at);
     if (settles.length === 0) {
-      return (await runScript(this.client, 'reserve', [k.wait, k.active, k.lease, k.marker, k.corrupt], [Date.now(), this.leaseMs, want, token])) as string[];
+      return (await runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token])) as string[];
     }
-    const [statuses, records] = (await runScript(
+    const [statuses, records, nextDelayed] = (await runScript(
       this.client,
       'finish',
-      [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000))],
+      scriptKeys.finish(k, queue, now),
       args,
-    )) as [number[], string[]];
+    )) as [number[], string[], number];
+    this.scheduleDue(nextDelayed);
     statuses.forEach((ok, i) => {
       const s = settles[i]!;
       if (!ok && s.kind !== 'q') this.emit('lost', this.lostTask(queue, s.id));
@@ -386,7 +395,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         this.blocker.on('error', () => undefined);
       }
       try {
-        await this.blocker.bzpopmin(...markers, BLOCK_SECONDS);
+        const popped = await this.blocker.bzpopmin(...markers, BLOCK_SECONDS);
+        // Member "d" carries the due time of a newly delayed task: set a timer, keep blocking.
+        if (popped && popped[1] === 'd') {
+          this.scheduleDue(Number(popped[2]));
+          continue;
+        }
       } catch {
         if (this.stopped || !this.accepting) break;
         await sleep(200);
@@ -424,8 +438,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           startedAt: this.startedAt,
           version: VERSION,
         });
-        pipeScript(pipe, 'extend', [k.active, k.lease, k.workers, k.winfo], [now, this.leaseMs, this.id, info, ...held]);
-        pipeScript(pipe, 'maintain', [k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config], [now, 1000, this.leaseMs * 3]);
+        pipeScript(pipe, 'extend', scriptKeys.extend(k), [now, this.leaseMs, this.id, info, ...held]);
+        pipeScript(pipe, 'maintain', scriptKeys.maintain(k), [now, 1000, this.leaseMs * 3]);
       }
       const res = await pipe.exec();
       let nextDue = -1;
@@ -446,7 +460,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       });
       this.scheduleDue(nextDue);
     } catch (err) {
-      if (!this.stopped) this.emit('error', err as Error);
+      this.report(err);
       this.abortExpired();
     } finally {
       this.ticking = false;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, TaskAbortedError, Worker } from '../../src/index.js';
-import { loadScripts, runScript } from '../../src/shared/scripts.js';
+import { runScript, scriptKeys } from '../../src/shared/scripts.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { aborted, collectErrors, deferred, sleep, startProxy } from '../helpers/util.js';
 
@@ -17,30 +17,10 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-function reserveKeys(q: Queue): string[] {
-  const k = q.keys;
-  return [k.wait, k.active, k.lease, k.marker, k.corrupt];
-}
-
-function maintainKeys(q: Queue): string[] {
-  const k = q.keys;
-  return [k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config];
-}
-
-function extendKeys(q: Queue): string[] {
-  const k = q.keys;
-  return [k.active, k.lease, k.workers, k.winfo];
-}
-
-/** finish's keys, in the order its header documents (the per-second stats bucket last, when it takes one). */
-function finishKeys(q: Queue, now: number): string[] {
-  const k = q.keys;
-  const all = [k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead, k.delayed, k.errors, k.config, k.progress];
-  all.push(`rt:{${q.name}}:stats:${Math.floor(now / 1000)}`);
-  const n = loadScripts().find((s) => s.name === 'finish')!.numberOfKeys;
-  expect(n).toBeLessThanOrEqual(all.length);
-  return all.slice(0, n);
-}
+const reserveKeys = (q: Queue) => scriptKeys.reserve(q.keys);
+const maintainKeys = (q: Queue) => scriptKeys.maintain(q.keys);
+const extendKeys = (q: Queue) => scriptKeys.extend(q.keys);
+const finishKeys = (q: Queue, now: number) => scriptKeys.finish(q.keys, q.name, now);
 
 async function finish(q: Queue, token: string, settle: [id: string, token: string, kind: string, value: string, at: number]): Promise<number> {
   const now = Date.now();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker } from '../../src/index.js';
+import { runScript, scriptKeys } from '../../src/shared/scripts.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors, sleep } from '../helpers/util.js';
 
@@ -91,11 +92,10 @@ describe('retention', () => {
     await q.configure({ keepDead: 2 });
     await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ data: i, opts: { attempts: 1 } })));
     // Leases are taken and then abandoned (as by a crashed worker).
-    const { runScript } = await import('../../src/shared/scripts.js');
     const k = q.keys;
     const t0 = Date.now();
-    expect(await runScript(q.client, 'reserve', [k.wait, k.active, k.lease, k.marker, k.corrupt], [t0, 100, 5, 'crashed.1'])).toHaveLength(5);
-    await runScript(q.client, 'maintain', [k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config], [t0 + 1000, 1000, 15_000]);
+    expect(await runScript(q.client, 'reserve', scriptKeys.reserve(k), [t0, 100, 5, 'crashed.1'])).toHaveLength(5);
+    await runScript(q.client, 'maintain', scriptKeys.maintain(k), [t0 + 1000, 1000, 15_000]);
     expect(await q.counts()).toMatchObject({ failed: 5, deadRetained: 2, active: 0, waiting: 0 });
     expect(await sizes(q)).toEqual({ data: 2, results: 0, errors: 2 });
     await q.close();

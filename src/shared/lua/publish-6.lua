@@ -7,7 +7,10 @@ KEYS[5] data     HASH   id -> record, for tasks not waiting or active
 KEYS[6] config   HASH   queue settings (maxWaiting)
 ARGV[1] now (ms)
 ARGV[2] n, the number of tasks
-then 5 values per task: max attempts, name, opts JSON, data JSON, runAt (ms; <= now: now)
+then 2 values per task: runAt (ms; <= now: now) and the record's tail
+"<max>|<publishedAt>|<name>|<opts>|<data>" (the script puts "<id>|0|" in front)
+A delayed task sets the marker member "d" with its due time as score (kept at the earliest), so
+that an idle worker learns when to promote it.
 Returns {firstId, n}, ids are firstId .. firstId+n-1 in order; or {-1, waiting} when the
 queue's maxWaiting would be exceeded (nothing is accepted then).
 ]]
@@ -23,14 +26,16 @@ local last = redis.call('HINCRBY', KEYS[1], 'seq', n)
 local first = last - n + 1
 local batch = {}
 local pushed = 0
+local earliest = -1
 for i = 0, n - 1 do
-  local b = 3 + i * 5
+  local b = 3 + i * 2
   local id = tostring(first + i)
-  local e = id .. '|0|' .. ARGV[b] .. '|' .. ARGV[1] .. '|' .. ARGV[b + 1] .. '|' .. ARGV[b + 2] .. '|' .. ARGV[b + 3]
-  local runAt = tonumber(ARGV[b + 4])
+  local e = id .. '|0|' .. ARGV[b + 1]
+  local runAt = tonumber(ARGV[b])
   if runAt > now then
     redis.call('ZADD', KEYS[4], runAt, id)
     redis.call('HSET', KEYS[5], id, e)
+    if earliest < 0 or runAt < earliest then earliest = runAt end
   else
     batch[#batch + 1] = e
     if #batch >= 1000 then
@@ -40,6 +45,7 @@ for i = 0, n - 1 do
     end
   end
 end
+if earliest >= 0 then redis.call('ZADD', KEYS[3], 'LT', earliest, 'd') end
 if #batch > 0 then
   redis.call('LPUSH', KEYS[2], unpack(batch))
   pushed = pushed + #batch

@@ -2,6 +2,7 @@
 forgets workers that stopped sending heartbeats. Any worker may run it at any time.
 KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] delayed  KEYS[6] data
 KEYS[7] dead  KEYS[8] meta  KEYS[9] errors  KEYS[10] workers  KEYS[11] winfo  KEYS[12] config
+KEYS[13] progress (HASH id -> last progress JSON; cleared for recovered tasks)
 ARGV[1] now, ARGV[2] max tasks to move of each kind, ARGV[3] worker staleness (ms)
 Returns {recovered, promoted, dead, nextDue}: nextDue is the earliest lease deadline or due
 time still pending (ms), or -1 when there is none.
@@ -18,6 +19,7 @@ for _, id in ipairs(expired) do
   local cur = redis.call('HGET', KEYS[2], id)
   if cur then
     redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[13], id)
     local sep = string.find(cur, '|', 1, true)
     local token = string.sub(cur, 1, sep - 1)
     local e = string.sub(cur, sep + 1)
