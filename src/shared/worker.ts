@@ -72,7 +72,10 @@ export interface WorkerEvents<T> {
 interface Running<T> {
   task: Task<T>;
   token: string;
-  ctrl: AbortController;
+  /** Created on first use of ctx.signal: most handlers never look at it. */
+  ctrl: AbortController | undefined;
+  /** Why the task was aborted, once it was (also before any signal existed). */
+  abortReason: TaskAbortedError | undefined;
   startedAt: number;
   leaseUntil: number;
   progress: boolean;
@@ -82,7 +85,8 @@ interface Running<T> {
 interface Settlement {
   id: string;
   token: string;
-  kind: 'c' | 'r' | 'd' | 'q';
+  /** c, r, d or q, then flags: p (clear progress), e (clear earlier errors); see finish-15.lua. */
+  kind: string;
   value: string;
   at: number;
 }
@@ -90,6 +94,18 @@ interface Settlement {
 const MAX_ERROR = 4096;
 const BLOCK_SECONDS = 5;
 const MAX_BATCH = 1000;
+
+/** Fires a run's AbortSignal once (or arms it, when the handler has not asked for it yet). */
+function abortRun<T>(run: Running<T>, reason: TaskAbortedError): void {
+  if (run.abortReason) return;
+  run.abortReason = reason;
+  run.ctrl?.abort(reason);
+}
+
+/** A settlement's kind with the flags that spare the script work it need not do. */
+function flags<T>(kind: string, run: Running<T>, rec: TaskRecord<T>): string {
+  return kind + (run.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '');
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -265,16 +281,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (settles.length === 0) {
       return (await runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token])) as string[];
     }
-    const [statuses, records, nextDelayed] = (await runScript(
+    const [statuses, records] = (await runScript(
       this.client,
       'finish',
       scriptKeys.finish(k, queue, now),
       args,
-    )) as [number[], string[], number];
-    this.scheduleDue(nextDelayed);
+    )) as [number[], string[]];
     statuses.forEach((ok, i) => {
       const s = settles[i]!;
-      if (!ok && s.kind !== 'q') this.emit('lost', this.lostTask(queue, s.id));
+      if (!ok && s.kind[0] !== 'q') this.emit('lost', this.lostTask(queue, s.id));
     });
     return records;
   }
@@ -302,14 +317,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       maxAttempts: rec.maxAttempts,
       publishedAt: rec.publishedAt,
     };
-    const ctrl = new AbortController();
-    const run: Running<T> = { task, token, ctrl, startedAt: Date.now(), leaseUntil: Date.now() + this.leaseMs, progress: false, released: false };
+    const now = Date.now();
+    const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
     this.emit('started', task);
     const k = this.keys.get(queue)!;
     const ctx: HandlerContext = {
-      signal: ctrl.signal,
+      get signal() {
+        if (!run.ctrl) {
+          run.ctrl = new AbortController();
+          if (run.abortReason) run.ctrl.abort(run.abortReason);
+        }
+        return run.ctrl.signal;
+      },
       progress: async (value: unknown) => {
         run.progress = true;
         await this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null));
@@ -333,7 +354,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       return;
     }
     this.forget(key, run);
-    this.settle(run.task.queue, { id: rec.id, token: run.token, kind: 'c', value: json, at: 0 });
+    this.settle(run.task.queue, { id: rec.id, token: run.token, kind: flags('c', run, rec), value: json, at: 0 });
     this.emit('completed', run.task, result, Date.now() - run.startedAt);
   }
 
@@ -347,7 +368,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.settle(run.task.queue, {
       id: rec.id,
       token: run.token,
-      kind: final ? 'd' : 'r',
+      kind: flags(final ? 'd' : 'r', run, rec),
       value: this.errorEntry(attempt, error.message || error.name),
       at: retryAt ?? 0,
     });
@@ -449,9 +470,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         if (e1 || e2) throw e1 ?? e2;
         for (const id of lost as string[]) {
           const run = this.running.get(`${queue}\0${id}`);
-          if (run && !run.ctrl.signal.aborted) {
-            run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
-          }
+          if (run) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
         }
         for (const run of this.running.values()) if (run.task.queue === queue) run.leaseUntil = now + this.leaseMs;
         const due = (m as number[])[3]!;
@@ -478,9 +497,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private abortExpired(): void {
     const now = Date.now();
     for (const run of this.running.values()) {
-      if (now > run.leaseUntil && !run.ctrl.signal.aborted) {
-        run.ctrl.abort(new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
-      }
+      if (now > run.leaseUntil) abortRun(run, new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
     }
   }
 
@@ -521,7 +538,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     for (const [key, run] of this.running) {
       run.released = true;
-      run.ctrl.abort(new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
+      abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
       this.running.delete(key);
       this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: 'q', value: '', at: 0 });
       this.emit('released', run.task);

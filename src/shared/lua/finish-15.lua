@@ -7,14 +7,15 @@ KEYS[13] config  KEYS[14] progress (HASH id -> last progress JSON)
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
-  kind c = completed (value = result JSON)
+  kind is a letter, then optional flags: p = the task reported progress (clear it),
+  e = the task has errors of earlier attempts (clear them when no completed task is kept)
+  c = completed (value = result JSON)
        r = failed, retry at `at` (value = attempt error JSON)
        d = failed for good, dead-lettered (value = attempt error JSON)
        q = handed back unstarted or unfinished, no attempt counted (front of the queue)
-Returns {statuses, records, nextDelayed}: statuses[i] = 1 when settlement i held the lease and
-was applied, 0 when the token no longer matched (the task was recovered and handed to another
-worker, or was settled already); records are the newly leased tasks; nextDelayed is the due
-time of the earliest delayed task, or -1.
+Returns {statuses, records}: statuses[i] = 1 when settlement i held the lease and was applied,
+0 when the token no longer matched (the task was recovered and handed to another worker, or was
+settled already); records are the newly leased tasks (due delayed tasks are promoted first).
 The common case (completions) is done with one command per batch, not per task.
 ]]
 --@include record
@@ -28,10 +29,11 @@ if n > 0 then
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[6 + i * 5] end
   local curs = redis.call('HMGET', KEYS[2], unpack(ids))
-  local settled, completedIds, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}
+  local settled, withProgress, withErrors, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}, {}
   for i = 0, n - 1 do
     local b = 6 + i * 5
-    local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+    local id, token, flags = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+    local kind = string.sub(flags, 1, 1)
     local cur = curs[i + 1]
     local ok = 0
     if cur and string.sub(cur, 1, #token + 1) == token .. '|' then
@@ -39,10 +41,11 @@ if n > 0 then
       -- A batch never holds the same id twice with a matching token: mark it settled.
       curs[i + 1] = false
       settled[#settled + 1] = id
+      if #flags > 1 and string.find(flags, 'p', 2, true) then withProgress[#withProgress + 1] = id end
       local e = string.sub(cur, #token + 2)
       if kind == 'c' then
         completed = completed + 1
-        completedIds[completed] = id
+        if #flags > 1 and string.find(flags, 'e', 2, true) then withErrors[#withErrors + 1] = id end
         if keepC > 0 then
           dataArgs[#dataArgs + 1] = id
           dataArgs[#dataArgs + 1] = e
@@ -80,7 +83,7 @@ if n > 0 then
   if #settled > 0 then
     redis.call('HDEL', KEYS[2], unpack(settled))
     redis.call('ZREM', KEYS[3], unpack(settled))
-    redis.call('HDEL', KEYS[14], unpack(settled))
+    if #withProgress > 0 then redis.call('HDEL', KEYS[14], unpack(withProgress)) end
   end
   if completed > 0 then
     redis.call('HINCRBY', KEYS[6], 'completed', completed)
@@ -92,7 +95,7 @@ if n > 0 then
       rt_trim(KEYS[8], keepC, ageC, now, KEYS[7], KEYS[9], KEYS[12])
     else
       -- Nothing of a completed task is kept, not even the errors of its earlier attempts.
-      redis.call('HDEL', KEYS[12], unpack(completedIds))
+      if #withErrors > 0 then redis.call('HDEL', KEYS[12], unpack(withErrors)) end
     end
   end
   if died > 0 then
@@ -102,9 +105,6 @@ if n > 0 then
   end
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
-local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7],
   now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
-local nextDelayed = -1
-local d = redis.call('ZRANGE', KEYS[11], 0, 0, 'WITHSCORES')
-if d[2] then nextDelayed = tonumber(d[2]) end
-return {statuses, got, nextDelayed}
+return {statuses, got}

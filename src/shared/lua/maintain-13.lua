@@ -39,16 +39,7 @@ for _, id in ipairs(expired) do
     end
   end
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[5], id)
-  local e = redis.call('HGET', KEYS[6], id)
-  if e then
-    redis.call('HDEL', KEYS[6], id)
-    redis.call('LPUSH', KEYS[1], e)
-    promoted = promoted + 1
-  end
-end
+promoted = rt_promote(KEYS[5], KEYS[6], KEYS[1], now, limit)
 if recovered + promoted > 0 then redis.call('ZADD', KEYS[4], 0, 'm') end
 if recovered > 0 then redis.call('HINCRBY', KEYS[8], 'recovered', recovered) end
 if died > 0 then

@@ -56,3 +56,20 @@ local function rt_retention(configKey)
   local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs')
   return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000
 end
+
+-- Moves up to `limit` delayed tasks whose due time has come to the back of the queue.
+local function rt_promote(delayedKey, dataKey, waitKey, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, limit)
+  if #due == 0 then return 0 end
+  redis.call('ZREM', delayedKey, unpack(due))
+  local els = redis.call('HMGET', dataKey, unpack(due))
+  redis.call('HDEL', dataKey, unpack(due))
+  local promoted = 0
+  for i = 1, #due do
+    if els[i] then
+      redis.call('LPUSH', waitKey, els[i])
+      promoted = promoted + 1
+    end
+  end
+  return promoted
+end

@@ -2,9 +2,11 @@
 -- Each gets a lease deadline in the lease ZSET and its fencing token in the active HASH
 -- (value "<token>|<record>"). A record whose head cannot be parsed is moved to the corrupt
 -- LIST instead of being handed out. When tasks remain, the marker is set again so that
--- another idle worker wakes up too.
-local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, now, leaseMs, count, token)
+-- another idle worker wakes up too. Delayed tasks that are due are promoted first, so a busy
+-- worker picks them up on time without waiting for its maintenance timer.
+local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, now, leaseMs, count, token)
   if count <= 0 then return {} end
+  rt_promote(delayedKey, dataKey, waitKey, now, 1000)
   local els = redis.call('RPOP', waitKey, count)
   if not els then return {} end
   local deadline = now + leaseMs
@@ -26,7 +28,7 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, n
     redis.call('HSET', activeKey, unpack(act))
     redis.call('ZADD', leaseKey, unpack(lease))
   end
-  if redis.call('LLEN', waitKey) > 0 then
+  if #els == count and redis.call('LLEN', waitKey) > 0 then
     redis.call('ZADD', markerKey, 0, 'm')
   end
   return out
