@@ -50,6 +50,11 @@ export interface ConnectOptions {
   onWaiting?: (attempt: number, delayMs: number, err: Error | undefined) => void;
   /** A name shown by CLIENT LIST. */
   name?: string;
+  /**
+   * Send commands again whose reply was lost in a disconnect (default true). The worker turns it
+   * off and retries its task calls itself, with a flag that makes the retry safe.
+   */
+  resendUnanswered?: boolean;
 }
 
 /** The one place that creates Redis connections. ioredis handles redis://, rediss:// (TLS), ACL users and db. */
@@ -63,6 +68,7 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
     // Blocking calls must be allowed to wait, and a worker's commands must survive a restart.
     maxRetriesPerRequest: mode === 'persistent' ? null : 1,
     enableReadyCheck: true,
+    autoResendUnfulfilledCommands: opts.resendUnanswered ?? true,
     connectTimeout: 5000,
     retryStrategy: (times: number) => {
       if (mode === 'once') return times > 2 ? null : 100 * times;

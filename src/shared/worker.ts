@@ -128,6 +128,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private blocker: Redis | undefined;
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
+  private readonly retryTokens = new Map<string, string>();
   private accepting = false;
   private stopped = false;
   private pumping = false;
@@ -165,8 +166,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.client = createRedis(this.url, {
       name: `redtask:worker:${this.id}`,
       onWaiting: (attempt, delay, err) => this.emit('waiting', attempt, delay, err),
+      resendUnanswered: false,
     });
     registerScripts(this.client);
+    // untilClosed() adds a listener per call in flight (progress reports can be many at once).
+    this.client.setMaxListeners(0);
   }
 
   /** The URL with its password hidden. */
@@ -202,6 +206,28 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (policy && policy !== 'noeviction') {
       this.emit('warning', `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict tasks; set it to noeviction`);
     }
+  }
+
+  /**
+   * The worker's client does not re-send a call whose reply a disconnect lost (it could not know
+   * whether Redis ran it), and ioredis then never settles that call. This settles it with an
+   * error when the connection closes, so the caller can retry it in a way that is safe.
+   */
+  private untilClosed<V>(p: Promise<V>): Promise<V> {
+    return new Promise<V>((resolve, reject) => {
+      const onClose = () => reject(new Error('connection to Redis lost before the reply arrived'));
+      this.client.once('close', onClose);
+      p.then(
+        (v) => {
+          this.client.off('close', onClose);
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.client.off('close', onClose);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
   }
 
   /** 'error' events go to listeners only: an unlistened one must not crash the process. */
@@ -246,12 +272,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           if (settles === all) this.pending.delete(queue);
           const want = Math.min(this.free(), MAX_BATCH);
           if (settles.length === 0 && want <= 0) continue;
-          const token = this.nextToken();
+          // After a failed call the same token goes again, marked as a retry: what the lost call
+          // may have leased under it comes back instead of waiting for its lease to run out.
+          const retry = this.retryTokens.get(queue);
+          const token = retry ?? this.nextToken();
           let records: string[];
           try {
-            records = await this.finish(queue, settles, want, token);
+            records = await this.finish(queue, settles, want, token, retry !== undefined);
+            this.retryTokens.delete(queue);
           } catch (err) {
             // Keep the settlements: they are sent again once Redis answers.
+            this.retryTokens.set(queue, token);
             this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
             this.report(err);
             await sleep(250);
@@ -273,23 +304,24 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.again && !this.stopped) this.kick();
   }
 
-  private async finish(queue: string, settles: Settlement[], want: number, token: string): Promise<string[]> {
+  private async finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
     const k = this.keys.get(queue)!;
     const now = Date.now();
-    const args: Array<string | number> = [now, this.leaseMs, want, token, settles.length];
+    const args: Array<string | number> = [now, this.leaseMs, want, token, retry ? '1' : '0', settles.length];
     for (const s of settles) args.push(s.id, s.token, s.kind, s.value, s.at);
     if (settles.length === 0) {
-      return (await runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token])) as string[];
+      return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token, retry ? '1' : '0']))) as string[];
     }
-    const [statuses, records] = (await runScript(
+    const [statuses, records] = (await this.untilClosed(runScript(
       this.client,
       'finish',
       scriptKeys.finish(k, queue, now),
       args,
-    )) as [number[], string[]];
+    ))) as [number[], string[]];
     statuses.forEach((ok, i) => {
       const s = settles[i]!;
-      if (!ok && s.kind[0] !== 'q') this.emit('lost', this.lostTask(queue, s.id));
+      // On a retry, 0 may just mean that the lost call applied it already.
+      if (!ok && !retry && s.kind[0] !== 'q') this.emit('lost', this.lostTask(queue, s.id));
     });
     return records;
   }
@@ -333,7 +365,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       },
       progress: async (value: unknown) => {
         run.progress = true;
-        await this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null));
+        // Best effort: a Redis outage must not fail the task through its progress report.
+        await this.untilClosed(this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null))).catch((err: unknown) => this.report(err));
       },
     };
     Promise.resolve()
@@ -412,7 +445,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         continue;
       }
       if (!this.blocker) {
-        this.blocker = this.client.duplicate({ connectionName: `redtask:worker:${this.id}:block` });
+        // Re-sending a blocking pop after a reconnect is harmless (the marker is only a wake-up).
+        this.blocker = this.client.duplicate({ connectionName: `redtask:worker:${this.id}:block`, autoResendUnfulfilledCommands: true });
         this.blocker.on('error', () => undefined);
       }
       try {
@@ -462,7 +496,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         pipeScript(pipe, 'extend', scriptKeys.extend(k), [now, this.leaseMs, this.id, info, ...held]);
         pipeScript(pipe, 'maintain', scriptKeys.maintain(k), [now, 1000, this.leaseMs * 3]);
       }
-      const res = await pipe.exec();
+      const res = await this.untilClosed(pipe.exec());
       let nextDue = -1;
       this.queues.forEach((queue, i) => {
         const [e1, lost] = res?.[i * 2] ?? [];
@@ -561,7 +595,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     try {
       const pipe = this.client.pipeline();
       for (const k of this.keys.values()) pipe.zrem(k.workers, this.id).hdel(k.winfo, this.id);
-      await pipe.exec();
+      await this.untilClosed(pipe.exec());
     } catch {
       // The entry expires on its own.
     }

@@ -24,7 +24,7 @@ const finishKeys = (q: Queue, now: number) => scriptKeys.finish(q.keys, q.name, 
 
 async function finish(q: Queue, token: string, settle: [id: string, token: string, kind: string, value: string, at: number]): Promise<number> {
   const now = Date.now();
-  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q, now), [now, 30_000, 0, token, 1, ...settle])) as [number[], string[]];
+  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q, now), [now, 30_000, 0, token, '0', 1, ...settle])) as [number[], string[]];
   expect(got).toEqual([]);
   return statuses[0]!;
 }
@@ -193,6 +193,80 @@ describe('fencing: a stale lease holder cannot settle', () => {
     expect(t.result).toBe('attempt 2');
     expect(await q.counts()).toMatchObject({ completed: 1, recovered: 1 });
     expect(errors).toEqual([]);
+    await q.close();
+  });
+});
+
+describe('a reply lost in a disconnect strands nothing', () => {
+  it('returns the tasks leased under a token when the same token is sent again as a retry', async () => {
+    const q = new Queue('lost-reply', { connection: redis.url });
+    const c = q.client;
+    await q.addBulk([1, 2, 3, 4, 5].map((n) => ({ data: n })));
+    const now = Date.now();
+    // The first call leased two tasks, but its reply never reached the worker.
+    const first = (await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 2, 'w1.7', '0'])) as string[];
+    expect(first).toHaveLength(2);
+    // The worker sends the same token again, marked as a retry: it gets those two back, and no more.
+    const again = (await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 2, 'w1.7', '1'])) as string[];
+    expect(again.sort()).toEqual([...first].sort());
+    expect(await q.counts()).toMatchObject({ waiting: 3, active: 2 });
+    // Asking for more on the retry tops it up from the queue.
+    const more = (await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 3, 'w1.7', '1'])) as string[];
+    expect(more).toHaveLength(3);
+    expect(await q.counts()).toMatchObject({ waiting: 2, active: 3 });
+    // Without the retry flag a token is never looked up again.
+    const fresh = (await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 1, 'w1.7', '0'])) as string[];
+    expect(fresh).toHaveLength(1);
+    expect(first).not.toContain(fresh[0]);
+  });
+
+  it('a worker whose reply is lost after Redis ran its call gets the leased task back, with no attempt counted', async () => {
+    // A proxy that can swallow the next reply from Redis and cut the connections, as a network
+    // failure right after Redis executed a call would.
+    const { createServer, connect } = await import('node:net');
+    const { freePort } = await import('../helpers/redis.js');
+    const port = await freePort();
+    let dropNextReply = false;
+    let dropped = 0;
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((client) => {
+      const upstream = connect(redis.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.on('data', (b) => upstream.write(b));
+      upstream.on('data', (b) => {
+        if (dropNextReply) {
+          dropNextReply = false;
+          dropped++;
+          for (const s of sockets) s.destroy();
+          sockets.clear();
+          return;
+        }
+        client.write(b);
+      });
+      for (const s of [client, upstream]) s.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+
+    const q = new Queue('lost-reply-worker', { connection: redis.url });
+    await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ data: i, opts: { attempts: 1 } })));
+    const seen: number[] = [];
+    const w = new Worker<number>('lost-reply-worker', (t) => {
+      seen.push(t.data);
+      // The reply to the call that settles this task and leases the next one is lost.
+      if (t.data === 4) dropNextReply = true;
+      return t.data;
+    }, { connection: `redis://127.0.0.1:${port}`, concurrency: 1, leaseMs: 1000 });
+    w.on('error', () => undefined);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 10, 20_000, 'all completed');
+    // Long enough for a stranded lease (1 s) to have been recovered and dead-lettered.
+    await sleep(2000);
+    await w.close();
+    server.close();
+    expect(dropped).toBe(1);
+    // attempts: 1 means a task stranded by the lost reply would have been dead-lettered by its lease.
+    expect(await q.counts()).toMatchObject({ completed: 10, failed: 0, recovered: 0, active: 0, waiting: 0 });
+    expect(seen.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await q.close();
   });
 });

@@ -6,7 +6,8 @@ KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
 KEYS[13] config  KEYS[14] progress (HASH id -> last progress JSON)
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
-ARGV[5] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
+ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
+ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
   kind is a letter, then optional flags: p = the task reported progress (clear it),
   e = the task has errors of earlier attempts (clear them when no completed task is kept)
   c = completed (value = result JSON)
@@ -21,17 +22,17 @@ The common case (completions) is done with one command per batch, not per task.
 --@include record
 --@include reserve
 local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 local statuses = {}
 local completed, died, retried = 0, 0, 0
 local keepC, ageC, keepD, ageD = rt_retention(KEYS[13])
 if n > 0 then
   local ids = {}
-  for i = 0, n - 1 do ids[i + 1] = ARGV[6 + i * 5] end
+  for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
   local curs = redis.call('HMGET', KEYS[2], unpack(ids))
   local settled, withProgress, withErrors, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}, {}
   for i = 0, n - 1 do
-    local b = 6 + i * 5
+    local b = 7 + i * 5
     local id, token, flags = ARGV[b], ARGV[b + 1], ARGV[b + 2]
     local kind = string.sub(flags, 1, 1)
     local cur = curs[i + 1]
@@ -106,5 +107,5 @@ if n > 0 then
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
 local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7],
-  now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+  now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
 return {statuses, got}

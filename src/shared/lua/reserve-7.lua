@@ -6,10 +6,11 @@ KEYS[4] marker   ZSET
 KEYS[5] corrupt  LIST   records that could not be parsed
 KEYS[6] delayed  ZSET   id -> due time; due ones are promoted first
 KEYS[7] data     HASH   id -> record of delayed tasks
-ARGV[1] now (ms), ARGV[2] lease (ms), ARGV[3] count, ARGV[4] fencing token of this reservation
+ARGV[1] now (ms), ARGV[2] lease (ms), ARGV[3] count, ARGV[4] fencing token of this reservation,
+ARGV[5] "1" when this token is sent again after a lost reply (see rt_reserve), else "0"
 Returns the leased records, oldest first.
 ]]
 --@include record
 --@include reserve
 return rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
-  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')

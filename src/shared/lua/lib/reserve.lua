@@ -4,13 +4,25 @@
 -- LIST instead of being handed out. When tasks remain, the marker is set again so that
 -- another idle worker wakes up too. Delayed tasks that are due are promoted first, so a busy
 -- worker picks them up on time without waiting for its maintenance timer.
-local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, now, leaseMs, count, token)
-  if count <= 0 then return {} end
+-- retry: the caller sends this token again because it never saw the reply of an earlier call
+-- (the connection dropped); the tasks that call leased under this token are returned first, so
+-- a lost reply strands nothing. O(active), and only on such retries.
+local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, now, leaseMs, count, token, retry)
+  local out = {}
+  if retry then
+    local prefix = token .. '|'
+    local all = redis.call('HGETALL', activeKey)
+    for i = 2, #all, 2 do
+      if string.sub(all[i], 1, #prefix) == prefix then out[#out + 1] = string.sub(all[i], #prefix + 1) end
+    end
+    count = count - #out
+  end
+  if count <= 0 then return out end
   rt_promote(delayedKey, dataKey, waitKey, now, 1000)
   local els = redis.call('RPOP', waitKey, count)
-  if not els then return {} end
+  if not els then return out end
   local deadline = now + leaseMs
-  local act, lease, out = {}, {}, {}
+  local act, lease = {}, {}
   for i = 1, #els do
     local e = els[i]
     local id = rt_head(e)
