@@ -40,11 +40,11 @@ export function writeChart(allRows: Row[], peers: Array<{ id: string; label: str
       if (x === undefined || !(x > 0)) continue;
       values.push({ peer: p.id, adv: r.better === 'higher' ? x : 1 / x });
     }
-    if (values.length) picked.push({ label: `${workload.split(' ')[0]} ${r.metric}`, values });
+    if (values.length) picked.push({ label: `${workload.split(' ')[0]} ${r.metric.replace(/\s*\(.*\)$/, '')}`, values });
   }
-  const lo = 0.1;
+  const lo = 0.01;
   const hi = 1000;
-  const left = 250;
+  const left = 280;
   const width = 900;
   const plotW = width - left - 40;
   const barH = 12;
@@ -57,7 +57,7 @@ export function writeChart(allRows: Row[], peers: Array<{ id: string; label: str
   parts.push(`<rect width="100%" height="100%" fill="#fff"/>`);
   parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">redtask advantage over each peer (× better, log scale; right of 1× = redtask better)</text>`);
   parts.push(`<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`);
-  for (const t of [0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000]) {
+  for (const t of [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000]) {
     const gx = x(t).toFixed(1);
     parts.push(`<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 40}" stroke="${t === 1 ? '#000' : '#ddd'}" stroke-width="${t === 1 ? 1.5 : 1}"/>`);
     parts.push(`<text x="${gx}" y="${height - 26}" text-anchor="middle" fill="#333">${t}×</text>`);

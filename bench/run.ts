@@ -7,11 +7,12 @@
  * machine, the settings) and, for a full run, docs/bench-chart.svg.
  *
  * Options:
- *   --quick              smaller counts, 2 repeats, W6 with 100,000 waiting, no BullMQ in W7
+ *   --quick              smaller counts, 2 repeats, W6 redtask-only with 100,000 waiting, no BullMQ in W7
  *   --repeats N          runs of each workload per system (default 3; --quick: 2)
  *   --only W1,W3         run only these workloads
  *   --systems a,b        run only these systems (redtask, bullmq, beequeue)
- *   --w6-redtask-only    W6 without the peers
+ *   --w6-redtask-only    W6 without the peers (the default with --quick)
+ *   --w6-peers           W6 with the peers with --quick too
  *   --w7-bullmq          run BullMQ's W7 with --quick too
  *   --chart PATH         where to write the chart (default: docs/bench-chart.svg for a full run)
  */
@@ -51,7 +52,7 @@ function parseArgs(argv: string[]): Args {
     if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
     return v;
   };
-  const known = new Set(['--quick', '--repeats', '--only', '--systems', '--w6-redtask-only', '--w7-bullmq', '--chart']);
+  const known = new Set(['--quick', '--repeats', '--only', '--systems', '--w6-redtask-only', '--w6-peers', '--w7-bullmq', '--chart']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
   const repeats = Number(value('--repeats') ?? (quick ? 2 : 3));
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new Error('--repeats must be 1-20');
@@ -64,7 +65,7 @@ function parseArgs(argv: string[]): Args {
     repeats,
     only: only ? new Set(only.toUpperCase().split(',')) : undefined,
     systems,
-    w6Peers: !argv.includes('--w6-redtask-only'),
+    w6Peers: quick ? argv.includes('--w6-peers') : !argv.includes('--w6-redtask-only'),
     w7BullmqInQuick: argv.includes('--w7-bullmq'),
     chart: value('--chart') ?? (quick ? undefined : 'docs/bench-chart.svg'),
   };
@@ -76,6 +77,17 @@ interface Machine {
   memory: string;
   redis: string;
   node: string;
+}
+
+/** The commit the bench ran against, and whether src/ had uncommitted changes. */
+function revision(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head} (src/ with uncommitted changes)` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function machine(): Machine {
@@ -118,11 +130,12 @@ async function main(): Promise<void> {
   ].filter((w) => !args.only || args.only.has(w.id));
 
   const mode = args.quick
-    ? `--quick: smaller counts (W1 10k tasks, W2 300, W3 20k, W4 300, W6 100k waiting), ${args.repeats} repeat(s)`
+    ? `--quick: smaller counts (W1 10k tasks, W2 300, W3 20k, W4 300, W6 100k waiting), ${args.repeats} repeat(s) — not the published figures`
     : `full: W1 50k tasks, W2 2,000, W3 100k, W4 1,000, W6 1M waiting, ${args.repeats} repeats`;
   console.log(`redtask benchmark — ${mode}`);
   console.log(`machine: ${m.nproc} cores (${m.cpu}), ${m.memory}; ${m.redis}; node ${m.node}`);
-  console.log(`systems: ${systems.map((s) => `${s.label} ${s.version}`).join(', ')}; private redis-server on 127.0.0.1:${redis.port}`);
+  const rev = revision();
+  console.log(`systems: ${systems.map((s) => `${s.label} ${s.version}`).join(', ')} (redtask at ${rev}); private redis-server on 127.0.0.1:${redis.port}`);
 
   const samples: Sample[] = [];
   const notes: string[] = [];
@@ -186,6 +199,7 @@ async function main(): Promise<void> {
         repeats: args.repeats,
         elapsedSeconds: Math.round(elapsed),
         machine: m,
+        revision: rev,
         systems: systems.map((s) => ({ id: s.id, label: s.label, version: s.version, settings: s.settings })),
         notes,
         failures,
