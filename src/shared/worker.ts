@@ -128,11 +128,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private blocker: Redis | undefined;
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
-  private readonly retryTokens = new Map<string, string>();
+  private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
   private accepting = false;
   private stopped = false;
-  private pumping = false;
-  private again = false;
+  /** Task calls in flight, and the slots they hold for the tasks they may bring. */
+  private inflight = 0;
+  private inflightWant = 0;
+  /** Calls allowed in flight at once, and the slots one call may fill. */
+  private readonly lanes: number;
+  private readonly laneSize: number;
+  /** Queues that had fewer tasks than asked for, until a wake-up. */
+  private readonly empty = new Set<string>();
+  /** Wake-ups seen so far: a call launched before one must not mark a queue empty. */
+  private wakes = 0;
+  private pauseUntil = 0;
   private idle = false;
   private idleWake: (() => void) | undefined;
   private rr = 0;
@@ -158,6 +167,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.keys = new Map(this.queues.map((q) => [q, queueKeys(q)]));
     this.concurrency = opts.concurrency ?? 1;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
+    this.lanes = this.concurrency > 1 ? 2 : 1;
+    this.laneSize = Math.ceil(this.concurrency / this.lanes);
     this.leaseMs = opts.leaseMs ?? 5000;
     if (!(this.leaseMs >= 100)) throw new Error(`invalid lease ${opts.leaseMs}: at least 100 ms`);
     this.id = opts.workerId ?? `${hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 20) || 'w'}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -239,69 +250,73 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     return `${this.id}.${(++this.seq).toString(36)}`;
   }
 
+  /**
+   * Sends task calls to Redis: each one settles what finished and leases tasks for free slots.
+   * With more than one slot, two calls may be in flight, each for at most half of the slots, so
+   * that Node runs one half's tasks while Redis serves the other half.
+   */
   private kick(): void {
-    if (this.pumping) {
-      this.again = true;
-      return;
+    if (this.stopped) return;
+    while (this.inflight < this.lanes) {
+      const call = this.nextCall();
+      if (!call) break;
+      this.launch(call.queue, call.settles, call.want, call.retry);
     }
-    void this.pump();
+    const pendingLeft = [...this.pending.values()].some((list) => list.length > 0);
+    if (this.inflight === 0 && !pendingLeft && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
   }
 
   private free(): number {
-    return this.accepting ? this.concurrency - this.running.size : 0;
+    return this.accepting ? this.concurrency - this.running.size - this.inflightWant : 0;
   }
 
-  /**
-   * The one path that talks to Redis about tasks: sends pending settlements and reserves as
-   * many tasks as there are free slots, queue after queue (round robin), one script call each.
-   */
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    try {
-      let more = true;
-      while (more && !this.stopped) {
-        this.again = false;
-        const wanted = this.free();
-        let fetched = 0;
-        const start = this.rr++ % this.queues.length;
-        for (let i = 0; i < this.queues.length; i++) {
-          const queue = this.queues[(start + i) % this.queues.length]!;
-          const all = this.pending.get(queue) ?? [];
-          // At most MAX_BATCH settlements per call (Lua's unpack has a limit); the rest go next round.
-          const settles = all.length > MAX_BATCH ? all.splice(0, MAX_BATCH) : all;
-          if (settles === all) this.pending.delete(queue);
-          const want = Math.min(this.free(), MAX_BATCH);
-          if (settles.length === 0 && want <= 0) continue;
-          // After a failed call the same token goes again, marked as a retry: what the lost call
-          // may have leased under it comes back instead of waiting for its lease to run out.
-          const retry = this.retryTokens.get(queue);
-          const token = retry ?? this.nextToken();
-          let records: string[];
-          try {
-            records = await this.finish(queue, settles, want, token, retry !== undefined);
-            this.retryTokens.delete(queue);
-          } catch (err) {
-            // Keep the settlements: they are sent again once Redis answers.
-            this.retryTokens.set(queue, token);
-            this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
-            this.report(err);
-            await sleep(250);
-            this.again = true;
-            break;
-          }
-          fetched += records.length;
-          for (const e of records) this.startTask(queue, e, token);
-        }
-        const pendingLeft = [...this.pending.values()].some((s) => s.length > 0);
-        // Asked for `wanted` and got fewer: every queue is drained for now.
-        const drained = fetched < wanted || wanted === 0;
-        more = this.again || pendingLeft || (!drained && this.free() > 0);
-        if (!more && this.free() > 0 && !this.stopped) this.setIdle();
-      }
-    } finally {
-      this.pumping = false;
+  /** The next call worth making, queue after queue (round robin), or undefined. */
+  private nextCall(): { queue: string; settles: Settlement[]; want: number; retry?: { token: string; want: number } } | undefined {
+    if (Date.now() < this.pauseUntil) return undefined;
+    const n = this.queues.length;
+    for (let i = 0; i < n; i++) {
+      const queue = this.queues[(this.rr + i) % n]!;
+      const all = this.pending.get(queue) ?? [];
+      // After a failed call its token goes again, marked as a retry, with the slots it held:
+      // what the lost call may have leased comes back instead of waiting for its lease to expire.
+      const retry = this.retries.get(queue)?.shift();
+      const want = retry ? retry.want : Math.min(this.free(), this.laneSize, MAX_BATCH);
+      if (all.length === 0 && !retry && (want <= 0 || this.empty.has(queue))) continue;
+      // At most MAX_BATCH settlements per call (Lua's unpack has a limit); the rest go next time.
+      const settles = all.splice(0, MAX_BATCH);
+      this.rr = (this.rr + i + 1) % n;
+      return { queue, settles, want, retry };
     }
-    if (this.again && !this.stopped) this.kick();
+    return undefined;
+  }
+
+  private launch(queue: string, settles: Settlement[], want: number, retry: { token: string; want: number } | undefined): void {
+    const token = retry?.token ?? this.nextToken();
+    const wakes = this.wakes;
+    this.inflight++;
+    if (!retry) this.inflightWant += want;
+    this.finish(queue, settles, want, token, retry !== undefined).then(
+      (records) => {
+        this.inflight--;
+        this.inflightWant -= want;
+        // Fewer than asked: the queue is empty for now, unless a wake-up came in meanwhile.
+        if (records.length < want && wakes === this.wakes) this.empty.add(queue);
+        else if (want > 0) this.empty.delete(queue);
+        for (const e of records) this.startTask(queue, e, token);
+        this.kick();
+      },
+      (err: unknown) => {
+        this.inflight--;
+        // The slots stay held for the retry; the settlements are sent again.
+        const list = this.retries.get(queue);
+        if (list) list.push({ token, want });
+        else this.retries.set(queue, [{ token, want }]);
+        this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
+        this.report(err);
+        this.pauseUntil = Date.now() + 250;
+        setTimeout(() => this.kick(), 260);
+      },
+    );
   }
 
   private async finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
@@ -461,6 +476,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         await sleep(200);
       }
       this.idle = false;
+      this.wakes++;
+      this.empty.clear();
       this.kick();
     }
   }
@@ -579,9 +596,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     // Flush every settlement before leaving; if Redis stays away, the leases bring the tasks back.
     const flushUntil = Date.now() + 5000;
-    while (this.pumping || [...this.pending.values()].some((s) => s.length > 0)) {
+    while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
       if (this.client.status !== 'ready' && Date.now() > flushUntil) break;
-      if (!this.pumping) this.kick();
+      this.kick();
       await sleep(5);
     }
     this.stopped = true;
