@@ -142,6 +142,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   /** Wake-ups seen so far: a call launched before one must not mark a queue empty. */
   private wakes = 0;
   private pauseUntil = 0;
+  private kickQueued = false;
   private idle = false;
   private idleWake: (() => void) | undefined;
   private rr = 0;
@@ -442,7 +443,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (list) list.push(s);
     else this.pending.set(queue, [s]);
     for (const w of this.slotWaiters.splice(0)) w();
-    this.kick();
+    // Handlers that finish in the same turn of the event loop share one call (with one slot
+    // there is nothing to share: go at once).
+    if (this.concurrency === 1) this.kick();
+    else if (!this.kickQueued) {
+      this.kickQueued = true;
+      setImmediate(() => {
+        this.kickQueued = false;
+        this.kick();
+      });
+    }
   }
 
   private setIdle(): void {
