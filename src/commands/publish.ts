@@ -14,6 +14,7 @@ interface PublishOptions {
   backoff?: string;
   delay?: number;
   at?: string;
+  timeout?: number;
   dataJson?: boolean;
   json?: boolean;
 }
@@ -32,11 +33,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('-b, --backoff <spec>', 'delay between attempts: exponential[:base[:max]] or fixed:<delay> (default exponential:1s:1h)')
       .option('-d, --delay <duration>', 'run no earlier than this from now, e.g. 90s, 5m', durationArg)
       .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
+      .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', durationArg)
       .option('--data-json', 'each task is a JSON value (the payload), not a string')
       .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
     program.parse(argv, { from: 'user' });
     const opts = program.opts<PublishOptions>();
-    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay };
+    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
       const t = Date.parse(opts.at);

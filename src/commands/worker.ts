@@ -18,6 +18,7 @@ interface WorkerCliOptions {
   lease: number;
   cwd?: string;
   maxOutput: number;
+  timeout?: number;
 }
 
 type HandlerMap = Record<string, Handler>;
@@ -61,6 +62,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--handlers <module>', 'JavaScript module exporting handler functions by task name')
       .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', durationArg, 30_000)
       .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', durationArg, 5000)
+      .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', durationArg)
       .option('--cwd <dir>', 'working directory for --exec commands')
       .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024);
     program.parse(argv, { from: 'user' });
@@ -84,6 +86,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       connection: opts.redis ?? io.env.REDIS_URL,
       concurrency: opts.concurrency,
       leaseMs: opts.lease,
+      defaultTimeoutMs: opts.timeout,
     });
     attachLog(worker, log, c);
     log(

@@ -21,6 +21,11 @@ export interface AddOptions {
   delay?: number;
   /** Run no earlier than this time. */
   runAt?: Date | number;
+  /**
+   * Longest time one attempt may run, ms. Then the handler's AbortSignal fires (an --exec
+   * command gets SIGTERM, then SIGKILL) and the attempt fails and is retried by its policy.
+   */
+  timeout?: number;
 }
 
 export interface QueueSettings {
@@ -172,7 +177,10 @@ export class Queue<T = unknown> {
       runAt = now + opts.delay;
     }
     if (Number.isNaN(runAt)) throw new UsageError('invalid run-at time');
-    return [runAt, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff)}|${json}`];
+    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
+      throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
+    }
+    return [runAt, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */

@@ -26,6 +26,8 @@ export interface StoredOpts {
   bd?: number;
   /** backoff max delay ms */
   bm?: number;
+  /** timeout of one attempt, ms */
+  t?: number;
 }
 
 export interface TaskRecord<T = unknown> {
@@ -46,11 +48,15 @@ export function validateTaskName(name: string): string {
   return name;
 }
 
-export function encodeOpts(backoff: Backoff | undefined): string {
-  if (!backoff) return '';
-  const o: StoredOpts = { bt: backoff.type === 'fixed' ? 'f' : 'e', bd: backoff.delay };
-  if (backoff.maxDelay !== undefined) o.bm = backoff.maxDelay;
-  return JSON.stringify(o);
+export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number): string {
+  const o: StoredOpts = {};
+  if (backoff) {
+    o.bt = backoff.type === 'fixed' ? 'f' : 'e';
+    o.bd = backoff.delay;
+    if (backoff.maxDelay !== undefined) o.bm = backoff.maxDelay;
+  }
+  if (timeoutMs !== undefined) o.t = timeoutMs;
+  return backoff || timeoutMs !== undefined ? JSON.stringify(o) : '';
 }
 
 export function decodeBackoff(opts: StoredOpts): Backoff {

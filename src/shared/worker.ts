@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
+import { formatDuration } from './duration.js';
 import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
@@ -38,7 +39,7 @@ export class UnrecoverableError extends Error {
 /** The reason an AbortSignal fires. */
 export class TaskAbortedError extends Error {
   override name = 'TaskAbortedError';
-  constructor(readonly reason: 'lease-lost' | 'shutdown', message: string) {
+  constructor(readonly reason: 'lease-lost' | 'shutdown' | 'timeout', message: string) {
     super(message);
   }
 }
@@ -52,6 +53,14 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** A fixed worker id (default: random). */
   workerId?: string;
+  /** Timeout of one attempt for tasks published without one, ms (default: none). */
+  defaultTimeoutMs?: number;
+  /**
+   * After a timeout fired the AbortSignal, how long the handler may take to stop before the
+   * attempt is failed anyway and its slot freed (default 10 s; an --exec command is killed
+   * with SIGKILL 5 s after SIGTERM).
+   */
+  timeoutGraceMs?: number;
 }
 
 export interface WorkerEvents<T> {
@@ -80,6 +89,9 @@ interface Running<T> {
   leaseUntil: number;
   progress: boolean;
   released: boolean;
+  /** Settled already (an outcome after this is ignored). */
+  finished: boolean;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Settlement {
@@ -153,6 +165,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private ticking = false;
   private tickAgain = false;
   private readonly startedAt = Date.now();
+  private readonly defaultTimeoutMs: number | undefined;
+  private readonly timeoutGraceMs: number;
   private slotWaiters: Array<() => void> = [];
   private blockLoopDone: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -168,6 +182,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.keys = new Map(this.queues.map((q) => [q, queueKeys(q)]));
     this.concurrency = opts.concurrency ?? 1;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
+    this.defaultTimeoutMs = opts.defaultTimeoutMs;
+    this.timeoutGraceMs = opts.timeoutGraceMs ?? 10_000;
     this.lanes = this.concurrency > 1 ? 2 : 1;
     this.laneSize = Math.ceil(this.concurrency / this.lanes);
     this.leaseMs = opts.leaseMs ?? 5000;
@@ -366,7 +382,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       publishedAt: rec.publishedAt,
     };
     const now = Date.now();
-    const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false };
+    const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
     this.emit('started', task);
@@ -385,6 +401,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         await this.untilClosed(this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null))).catch((err: unknown) => this.report(err));
       },
     };
+    const timeout = rec.opts.t ?? this.defaultTimeoutMs;
+    if (timeout !== undefined) {
+      run.timer = setTimeout(() => {
+        const err = new TaskAbortedError('timeout', `timed out after ${formatDuration(timeout)}`);
+        abortRun(run, err);
+        // A handler that does not stop is not waited for past the grace: the attempt fails.
+        run.timer = setTimeout(() => this.onFail(key, run, rec, err), this.timeoutGraceMs);
+      }, timeout);
+    }
     Promise.resolve()
       .then(() => this.handler(task, ctx))
       .then(
@@ -394,7 +419,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private onDone(key: string, run: Running<T>, rec: TaskRecord<T>, result: R): void {
-    if (run.released) return;
+    if (run.released || run.finished) return;
+    // Finishing after the timeout fired does not count: the attempt timed out.
+    if (run.abortReason?.reason === 'timeout') {
+      this.onFail(key, run, rec, run.abortReason);
+      return;
+    }
     let json: string;
     try {
       json = JSON.stringify(result === undefined ? null : result);
@@ -402,15 +432,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.onFail(key, run, rec, new Error(`result is not serializable to JSON: ${errorMessage(err)}`));
       return;
     }
+    run.finished = true;
+    clearTimeout(run.timer);
     this.forget(key, run);
     this.settle(run.task.queue, { id: rec.id, token: run.token, kind: flags('c', run, rec), value: json, at: 0 });
     this.emit('completed', run.task, result, Date.now() - run.startedAt);
   }
 
   private onFail(key: string, run: Running<T>, rec: TaskRecord<T>, err: unknown): void {
-    if (run.released) return;
+    if (run.released || run.finished) return;
+    run.finished = true;
+    clearTimeout(run.timer);
     this.forget(key, run);
-    const error = err instanceof Error ? err : new Error(String(err));
+    // After a timeout, the handler's own error (often just "aborted") says less than the timeout.
+    const cause = run.abortReason?.reason === 'timeout' ? run.abortReason : err;
+    const error = cause instanceof Error ? cause : new Error(String(cause));
     const attempt = rec.made + 1;
     const final = attempt >= rec.maxAttempts || error instanceof UnrecoverableError;
     const retryAt = final ? null : Date.now() + backoffDelay(decodeBackoff(rec.opts), attempt);
@@ -599,6 +635,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     for (const [key, run] of this.running) {
       run.released = true;
+      clearTimeout(run.timer);
       abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
       this.running.delete(key);
       this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: 'q', value: '', at: 0 });

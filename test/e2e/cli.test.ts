@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,35 @@ describe('end to end', () => {
     workers.push(w2);
     await waitFor(() => w2.stderr().includes(`forced#${id} started (attempt 2/3)`), 15_000, 'restarted elsewhere');
     w2.child.kill('SIGKILL');
+  });
+});
+
+describe('timeouts (end to end)', () => {
+  it('--timeout stops an --exec command: its process group gets SIGTERM, and the attempt fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-timeout-'));
+    const pidFile = join(dir, 'pid');
+    // The shell records its pid and then waits on a child sleep: both must die.
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'timeout-exec', '--timeout', '1s', '--attempts', '1', `echo $$ > ${pidFile}; sleep 60; echo survived`]);
+    expect(pub.code, pub.stderr).toBe(0);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'timeout-exec', '--exec']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes(`timeout-exec#${id} failed`), 15_000, 'the attempt failed');
+    expect(w.stderr()).toMatch(new RegExp(`timeout-exec#${id} failed in .*: timed out after 1.00s \\(dead-lettered\\)`));
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !alive(pid), 5000, 'the command process is gone');
+    const errors = JSON.parse((await redis.client().hget('rt:{timeout-exec}:errors', id))!) as Array<{ error: string }>;
+    expect(errors[0]!.error).toBe('timed out after 1.00s');
+    w.child.kill('SIGTERM');
+    await w.exited;
   });
 });
 
