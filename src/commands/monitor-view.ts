@@ -17,6 +17,8 @@ export interface QueueSnapshot {
   /** Finished tasks still retained (their results and errors can be read). */
   completedRetained: number;
   deadRetained: number;
+  /** Workers take no new tasks of a paused queue. */
+  paused: boolean;
   /** Completed tasks per second over the last few seconds. */
   ratePerSec: number;
   failedPerSec: number;
@@ -43,13 +45,13 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   lines.push(c.bold(`redtask monitor  ${s.redis}  ${new Date(s.time).toISOString().replace('T', ' ').slice(0, 19)} UTC`));
   lines.push('');
   const head = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', 'DONE/S', 'FAIL/S', 'WORKERS'];
-  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length)), 8, 7, 8, 10, 7, 8, 7, 8];
+  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length + (q.paused ? 9 : 0))), 8, 7, 8, 10, 7, 8, 7, 8];
   lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')));
   if (s.queues.length === 0) lines.push(c.dim('(no queues yet: publish a task with task-publish)'));
   for (const q of s.queues) {
     const workers = s.workers.filter((w) => w.queues.includes(q.name)).length;
     const cells = [
-      q.name,
+      q.paused ? `${q.name} (paused)` : q.name,
       String(q.waiting),
       String(q.active),
       String(q.delayed),
@@ -63,6 +65,7 @@ export function render(s: Snapshot, c: ChalkInstance): string {
       cells
         .map((v, i) => {
           const t = pad(v, widths[i]!, i > 0);
+          if (i === 0 && q.paused) return c.yellow(t);
           if (i === 5 && q.failed > 0) return c.red(t);
           if (i === 2 && q.active > 0) return c.cyan(t);
           return t;
@@ -89,7 +92,7 @@ export function renderLine(s: Snapshot): string {
   return s.queues
     .map(
       (q) =>
-        `${t} queue=${q.name} waiting=${q.waiting} active=${q.active} delayed=${q.delayed} completed=${q.completed} ` +
+        `${t} queue=${q.name}${q.paused ? ' paused' : ''} waiting=${q.waiting} active=${q.active} delayed=${q.delayed} completed=${q.completed} ` +
         `failed=${q.failed} rate=${rate(q.ratePerSec)}/s workers=${s.workers.filter((w) => w.queues.includes(q.name)).length}`,
     )
     .join('\n');

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { ExitCode } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
-import { listQueues, Queue, type WorkerInfo } from '../shared/queue.js';
+import { listQueues, Queue, type QueueSettings, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
-import { baseProgram, collect, colorFor, connectOnce, durationArg, type Io, processIo, runProgram } from './common.js';
+import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
 import { render, renderLine, type QueueSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
@@ -40,6 +40,7 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
         recovered: c.recovered,
         completedRetained: c.completedRetained,
         deadRetained: c.deadRetained,
+        paused: c.paused,
         ratePerSec: done / RATE_WINDOW,
         failedPerSec: failed / RATE_WINDOW,
       });
@@ -53,50 +54,118 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
 /** task-monitor: prints the live state of every queue, refreshed, or once. */
 export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.EventEmitter = process): Promise<number> {
   return runProgram('task-monitor', io, async () => {
-    const program = baseProgram('task-monitor', 'Show the live state of queues and workers.', io)
+    // Each action stores what it should do; the work runs after parsing, outside commander.
+    let action: (() => Promise<number>) | undefined;
+    const program = baseProgram('task-monitor', 'Show the live state of queues and workers, and administer queues.', io)
       .option('-q, --queue <name>', 'show only this queue (repeatable)', collect)
       .option('-i, --interval <duration>', 'refresh interval', durationArg, 1000)
       .option('--once', 'print one snapshot and exit')
-      .option('--json', 'print JSON: {"time","queues":[{"name","waiting","active","delayed","completed","failed",...}],"workers":[...]}');
-    program.parse(argv, { from: 'user' });
-    const opts = program.opts<MonitorOptions>();
-    for (const q of opts.queue ?? []) validateQueueName(q);
-    const { client, url } = await connectOnce(opts.redis, io.env, 'redtask:monitor');
-    const c = colorFor(io.stdout, io.env);
-    const tty = Boolean(io.stdout.isTTY) && !opts.json;
-    const show = (s: Snapshot) => {
-      if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
-      else if (tty) io.stdout.write(`\x1b[H\x1b[2J${render(s, c)}\n`);
-      else io.stdout.write(`${opts.once ? render(s, c) : renderLine(s)}\n`);
-    };
-    try {
-      if (opts.once) {
-        show(await snapshot(client, url, opts.queue));
+      .option('--json', 'print JSON: {"time","queues":[{"name","waiting","active","delayed","completed","failed",...}],"workers":[...]}')
+      .action(() => {
+        action = () => live(program.opts<MonitorOptions>(), io, signals);
+      });
+    const admin = (name: string, description: string) =>
+      program
+        .command(name)
+        .description(description)
+        .argument('<queue>', 'queue name')
+        .option('--redis <url>', 'Redis URL (as for the main command)');
+    admin('pause', 'stop workers from taking new tasks of a queue (running ones finish)').action((queue: string, o: { redis?: string }) => {
+      action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+        await q.pause();
+        io.stderr.write(`paused ${q.name}\n`);
         return ExitCode.ok;
-      }
-      let stop = false;
-      let wake: (() => void) | undefined;
-      const onSig = () => {
-        stop = true;
-        wake?.();
-      };
-      signals.on('SIGINT', onSig);
-      signals.on('SIGTERM', onSig);
-      try {
-        while (!stop) {
-          show(await snapshot(client, url, opts.queue));
-          await new Promise<void>((r) => {
-            wake = r;
-            setTimeout(r, opts.interval);
-          });
-        }
-      } finally {
-        signals.off('SIGINT', onSig);
-        signals.off('SIGTERM', onSig);
-      }
-      return ExitCode.ok;
-    } finally {
-      client.disconnect();
-    }
+      });
+    });
+    admin('resume', 'let workers take tasks of a paused queue again').action((queue: string, o: { redis?: string }) => {
+      action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+        await q.resume();
+        io.stderr.write(`resumed ${q.name}\n`);
+        return ExitCode.ok;
+      });
+    });
+    admin('config', "print a queue's settings as JSON, or change them")
+      .option('--keep-completed <n>', 'completed tasks kept (0: none)', intArg(0))
+      .option('--keep-completed-for <duration>', 'how long completed tasks are kept', durationArg)
+      .option('--keep-dead <n>', 'dead-lettered tasks kept', intArg(0))
+      .option('--keep-dead-for <duration>', 'how long dead-lettered tasks are kept', durationArg)
+      .option('--max-waiting <n>', 'most waiting tasks; publishing beyond fails (0: no limit)', intArg(0))
+      .action((queue: string, o: ConfigOptions) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          const settings: QueueSettings = {
+            keepCompleted: o.keepCompleted,
+            keepCompletedMs: o.keepCompletedFor,
+            keepDead: o.keepDead,
+            keepDeadMs: o.keepDeadFor,
+            maxWaiting: o.maxWaiting,
+          };
+          await q.configure(settings);
+          io.stdout.write(`${JSON.stringify({ queue: q.name, ...(await q.settings()) })}\n`);
+          return ExitCode.ok;
+        });
+      });
+    program.parse(argv, { from: 'user' });
+    return action ? await action() : ExitCode.ok;
   });
+}
+
+interface ConfigOptions {
+  redis?: string;
+  keepCompleted?: number;
+  keepCompletedFor?: number;
+  keepDead?: number;
+  keepDeadFor?: number;
+  maxWaiting?: number;
+}
+
+async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {
+  validateQueueName(name);
+  const { client } = await connectOnce(redis, io.env, 'redtask:monitor');
+  try {
+    return await body(new Queue(name, { connection: client }));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The live view (or one snapshot with --once). */
+async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter): Promise<number> {
+  for (const q of opts.queue ?? []) validateQueueName(q);
+  const { client, url } = await connectOnce(opts.redis, io.env, 'redtask:monitor');
+  const c = colorFor(io.stdout, io.env);
+  const tty = Boolean(io.stdout.isTTY) && !opts.json;
+  const show = (s: Snapshot) => {
+    if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
+    else if (tty) io.stdout.write(`\x1b[H\x1b[2J${render(s, c)}\n`);
+    else io.stdout.write(`${opts.once ? render(s, c) : renderLine(s)}\n`);
+  };
+  try {
+    if (opts.once) {
+      show(await snapshot(client, url, opts.queue));
+      return ExitCode.ok;
+    }
+    let stop = false;
+    let wake: (() => void) | undefined;
+    const onSig = () => {
+      stop = true;
+      wake?.();
+    };
+    signals.on('SIGINT', onSig);
+    signals.on('SIGTERM', onSig);
+    try {
+      while (!stop) {
+        show(await snapshot(client, url, opts.queue));
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, opts.interval);
+        });
+      }
+    } finally {
+      signals.off('SIGINT', onSig);
+      signals.off('SIGTERM', onSig);
+    }
+    return ExitCode.ok;
+  } finally {
+    client.disconnect();
+  }
 }

@@ -55,6 +55,8 @@ export interface QueueCounts {
   failed: number;
   retried: number;
   recovered: number;
+  /** Workers take no new tasks while the queue is paused. */
+  paused: boolean;
 }
 
 export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'dead';
@@ -194,6 +196,7 @@ export class Queue<T = unknown> {
       .zcard(k.completed)
       .zcard(k.dead)
       .hmget(k.meta, 'published', 'completed', 'failed', 'retried', 'recovered')
+      .hget(k.config, 'paused')
       .exec();
     if (!res) throw new Error('counts: transaction aborted');
     for (const [err] of res) if (err) throw err;
@@ -210,7 +213,18 @@ export class Queue<T = unknown> {
       failed: num(meta[2]),
       retried: num(meta[3]),
       recovered: num(meta[4]),
+      paused: v[6] === '1',
     };
+  }
+
+  /** Workers stop taking this queue's tasks; running ones finish. Publishing still works. */
+  async pause(): Promise<void> {
+    await this.client.hset(this.keys.config, 'paused', 1);
+  }
+
+  /** Workers take this queue's tasks again (idle ones are woken at once). */
+  async resume(): Promise<void> {
+    await this.client.multi().hdel(this.keys.config, 'paused').zadd(this.keys.marker, 0, 'm').exec();
   }
 
   /** One task in whatever state it is, or null when it is unknown (or no longer retained). */
@@ -294,6 +308,7 @@ export class Queue<T = unknown> {
 
   async settings(): Promise<QueueSettings> {
     const raw = await this.client.hgetall(this.keys.config);
+    delete raw.paused;
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
   }
 

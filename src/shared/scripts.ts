@@ -75,7 +75,7 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
  */
 export const scriptKeys = {
   publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config],
-  reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data],
+  reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config],
   finish: (k: QueueKeys, queue: string, now: number) => [
     k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
     k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)),

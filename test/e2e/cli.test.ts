@@ -185,6 +185,41 @@ describe('timeouts (end to end)', () => {
   });
 });
 
+describe('queue administration (end to end)', () => {
+  it('task-monitor pause / resume stop and restart a worker on the queue', async () => {
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'admin']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes('task-worker'), 10_000, 'worker started');
+    const p = await runCli('task-monitor', ['pause', 'admin', '--redis', redis.url]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).toContain('paused admin');
+    await runCli('task-publish', ['--redis', redis.url, '-q', 'admin', 'held back']);
+    const m = await runCli('task-monitor', ['--redis', redis.url, '--once', '-q', 'admin']);
+    expect(m.stdout).toContain('admin (paused)');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(w.stdout()).toBe('');
+    const r = await runCli('task-monitor', ['resume', 'admin', '--redis', redis.url]);
+    expect(r.code).toBe(0);
+    await waitFor(() => w.stdout().includes('Task processed: held back'), 10_000, 'processed after resume');
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+
+  it('task-monitor config sets maxWaiting; publishing past it is one line and exit 1, nothing of the batch accepted', async () => {
+    const cfg = await runCli('task-monitor', ['config', 'capped', '--max-waiting', '2', '--keep-completed', '50', '--redis', redis.url]);
+    expect(cfg.code, cfg.stderr).toBe(0);
+    expect(JSON.parse(cfg.stdout)).toEqual({ queue: 'capped', maxWaiting: 2, keepCompleted: 50 });
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'capped', 'a', 'b'])).code).toBe(0);
+    const full = await runCli('task-publish', ['--redis', redis.url, '-q', 'capped', 'c', 'd']);
+    expect(full.code).toBe(1);
+    expect(full.stderr.trim().split('\n')).toHaveLength(1);
+    expect(full.stderr).toMatch(/queue capped is full: 2 tasks waiting/);
+    expect(await redis.client().llen('rt:{capped}:wait')).toBe(2);
+    const show = await runCli('task-monitor', ['config', 'capped', '--redis', redis.url]);
+    expect(JSON.parse(show.stdout)).toEqual({ queue: 'capped', maxWaiting: 2, keepCompleted: 50 });
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

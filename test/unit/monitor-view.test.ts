@@ -20,6 +20,7 @@ const snap: Snapshot = {
       recovered: 1,
       completedRetained: 1000,
       deadRetained: 2,
+      paused: false,
       ratePerSec: 42.5,
       failedPerSec: 0.2,
     },
@@ -67,5 +68,11 @@ describe('monitor view (pure)', () => {
   it('uses no escape codes without color', () => {
     expect(render(snap, plain)).not.toContain('\u001b[');
     expect(render(snap, new Chalk({ level: 1 }))).toContain('\u001b[');
+  });
+
+  it('marks a paused queue', () => {
+    const paused = { ...snap, queues: [{ ...snap.queues[0]!, paused: true }] };
+    expect(render(paused, plain)).toContain('emails (paused)');
+    expect(renderLine(paused)).toContain('queue=emails paused waiting=12');
   });
 });

@@ -3,7 +3,7 @@ KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] corrupt
 KEYS[6] meta (counters)  KEYS[7] data  KEYS[8] completed (ZSET id -> finishedAt)
 KEYS[9] results (HASH id -> result JSON)  KEYS[10] dead (ZSET id -> diedAt)
 KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
-KEYS[13] config  KEYS[14] progress (HASH id -> last progress JSON)
+KEYS[13] config (retention settings; paused)  KEYS[14] progress (HASH id -> last progress JSON)
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
@@ -25,7 +25,7 @@ local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
 local statuses = {}
 local completed, died, retried = 0, 0, 0
-local keepC, ageC, keepD, ageD = rt_retention(KEYS[13])
+local keepC, ageC, keepD, ageD, paused = rt_retention(KEYS[13])
 if n > 0 then
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
@@ -106,6 +106,7 @@ if n > 0 then
   end
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
+-- A paused queue takes settlements but leases nothing new.
 local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7],
-  now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
+  now, tonumber(ARGV[2]), paused and 0 or tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
 return {statuses, got}

@@ -51,10 +51,11 @@ local function rt_trim(zkey, keep, age, now, dataKey, resultsKey, errorsKey)
   end
 end
 
--- Reads a queue's retention settings, with the defaults used when none are configured.
+-- Reads a queue's retention settings (with the defaults used when none are configured) and
+-- whether it is paused.
 local function rt_retention(configKey)
-  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs')
-  return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000
+  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused')
+  return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000, c[5] == '1'
 end
 
 -- Moves up to `limit` delayed tasks whose due time has come to the back of the queue.
