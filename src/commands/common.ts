@@ -45,6 +45,16 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
+/** A whole number from min to max, negative ones too. */
+export function intInRange(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
 export function durationArg(value: string): number {
   try {
     return parseDuration(value);

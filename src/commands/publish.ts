@@ -4,7 +4,7 @@ import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
-import { baseProgram, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram } from './common.js';
 
 interface PublishOptions {
   queue: string;
@@ -15,6 +15,7 @@ interface PublishOptions {
   delay?: number;
   at?: string;
   timeout?: number;
+  priority?: number;
   dataJson?: boolean;
   json?: boolean;
 }
@@ -34,11 +35,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('-d, --delay <duration>', 'run no earlier than this from now, e.g. 90s, 5m', durationArg)
       .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
       .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', durationArg)
+      .option('-p, --priority <n>', 'from -100 to 100 (default 0): higher runs first, FIFO within a priority', intInRange(-100, 100))
       .option('--data-json', 'each task is a JSON value (the payload), not a string')
       .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
     program.parse(argv, { from: 'user' });
     const opts = program.opts<PublishOptions>();
-    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout };
+    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
       const t = Date.parse(opts.at);

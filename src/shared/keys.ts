@@ -29,6 +29,7 @@ export interface QueueKeys {
   marker: string;
   corrupt: string;
   delayed: string;
+  prio: string;
   data: string;
   completed: string;
   results: string;
@@ -51,6 +52,7 @@ export function queueKeys(queue: string): QueueKeys {
     marker: `${p}marker`,
     corrupt: `${p}corrupt`,
     delayed: `${p}delayed`,
+    prio: `${p}prio`,
     data: `${p}data`,
     completed: `${p}completed`,
     results: `${p}results`,

@@ -26,6 +26,11 @@ export interface AddOptions {
    * command gets SIGTERM, then SIGKILL) and the attempt fails and is retried by its policy.
    */
   timeout?: number;
+  /**
+   * -100..100, default 0: higher runs first, FIFO within a priority. Tasks of priority 0 cost
+   * least (one list element); others also take a sorted-set entry.
+   */
+  priority?: number;
 }
 
 export interface QueueSettings {
@@ -182,7 +187,11 @@ export class Queue<T = unknown> {
     if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
       throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
     }
-    return [runAt, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout)}|${json}`];
+    const priority = opts.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < -100 || priority > 100) {
+      throw new UsageError(`invalid priority ${priority}: use a whole number from -100 to 100`);
+    }
+    return [runAt, priority, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */
@@ -191,6 +200,7 @@ export class Queue<T = unknown> {
     const res = await this.client
       .multi()
       .llen(k.wait)
+      .zcard(k.prio)
       .hlen(k.active)
       .zcard(k.delayed)
       .zcard(k.completed)
@@ -200,20 +210,20 @@ export class Queue<T = unknown> {
       .exec();
     if (!res) throw new Error('counts: transaction aborted');
     for (const [err] of res) if (err) throw err;
-    const v = res.map(([, r]) => r);
-    const meta = v[5] as Array<string | null>;
+    const [wait, prio, active, delayed, completed, dead, metaRaw, paused] = res.map(([, r]) => r);
+    const meta = metaRaw as Array<string | null>;
     return {
-      waiting: num(v[0]),
-      active: num(v[1]),
-      delayed: num(v[2]),
-      completedRetained: num(v[3]),
-      deadRetained: num(v[4]),
+      waiting: num(wait) + num(prio),
+      active: num(active),
+      delayed: num(delayed),
+      completedRetained: num(completed),
+      deadRetained: num(dead),
       published: num(meta[0]),
       completed: num(meta[1]),
       failed: num(meta[2]),
       retried: num(meta[3]),
       recovered: num(meta[4]),
-      paused: v[6] === '1',
+      paused: paused === '1',
     };
   }
 
@@ -241,9 +251,10 @@ export class Queue<T = unknown> {
       .hget(k.errors, id)
       .zscore(k.lease, id)
       .hget(k.progress, id)
+      .zscore(k.prio, id)
       .exec();
     if (!res) return null;
-    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress] = res.map(([, r]) => r as string | null);
+    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore] = res.map(([, r]) => r as string | null);
     const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
     const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
       ...decodeRecord<T>(record),
@@ -259,7 +270,7 @@ export class Queue<T = unknown> {
       return t;
     }
     if (data) {
-      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : 'delayed';
+      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : prioScore !== null ? 'waiting' : 'delayed';
       const t = info(data, state, completedAt ?? deadAt ?? delayedAt);
       if (result !== null && result !== undefined) t.result = JSON.parse(result);
       return t;

@@ -28,6 +28,8 @@ export interface StoredOpts {
   bm?: number;
   /** timeout of one attempt, ms */
   t?: number;
+  /** priority (-100..100; absent: 0) */
+  p?: number;
 }
 
 export interface TaskRecord<T = unknown> {
@@ -48,15 +50,16 @@ export function validateTaskName(name: string): string {
   return name;
 }
 
-export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number): string {
+export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, priority = 0): string {
   const o: StoredOpts = {};
+  if (priority !== 0) o.p = priority;
   if (backoff) {
     o.bt = backoff.type === 'fixed' ? 'f' : 'e';
     o.bd = backoff.delay;
     if (backoff.maxDelay !== undefined) o.bm = backoff.maxDelay;
   }
   if (timeoutMs !== undefined) o.t = timeoutMs;
-  return backoff || timeoutMs !== undefined ? JSON.stringify(o) : '';
+  return Object.keys(o).length > 0 ? JSON.stringify(o) : '';
 }
 
 export function decodeBackoff(opts: StoredOpts): Backoff {

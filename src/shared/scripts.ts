@@ -5,7 +5,7 @@ import { type QueueKeys, statsKey } from './keys.js';
 /**
  * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
  * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
- * A script's file name is its contract: `finish-15.lua` is the script `finish` with 15 keys.
+ * A script's file name is its contract: `finish-16.lua` is the script `finish` with 16 keys.
  * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -74,14 +74,14 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
  * arrays by hand.
  */
 export const scriptKeys = {
-  publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config],
-  reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config],
+  publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config, k.prio],
+  reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config, k.prio],
   finish: (k: QueueKeys, queue: string, now: number) => [
     k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
-    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)),
+    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio,
   ],
   extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo],
   maintain: (k: QueueKeys) => [
-    k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress,
+    k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress, k.prio,
   ],
 } as const;

@@ -20,6 +20,8 @@ export interface Task<T = unknown> {
   attempt: number;
   maxAttempts: number;
   publishedAt: number;
+  /** -100..100; higher ran first. */
+  priority: number;
 }
 
 export interface HandlerContext {
@@ -359,7 +361,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private lostTask(queue: string, id: string): Task<T> {
-    return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0 };
+    return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0, priority: 0 };
   }
 
   private startTask(queue: string, e: string, token: string): void {
@@ -380,6 +382,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       attempt: rec.made + 1,
       maxAttempts: rec.maxAttempts,
       publishedAt: rec.publishedAt,
+      priority: rec.opts.p ?? 0,
     };
     const now = Date.now();
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined };

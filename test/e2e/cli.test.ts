@@ -220,6 +220,23 @@ describe('queue administration (end to end)', () => {
   });
 });
 
+describe('priorities (end to end)', () => {
+  it('--priority orders the work, negative values included', async () => {
+    for (const [task, prio] of [['low', '-5'], ['normal', '0'], ['high', '7']]) {
+      const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'prio-cli', '--priority', prio!, task!]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const bad = await runCli('task-publish', ['--redis', redis.url, '-q', 'prio-cli', '--priority', '101', 'x']);
+    expect(bad.code).toBe(2);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'prio-cli']);
+    workers.push(w);
+    await waitFor(() => w.stdout().split('\n').length > 3, 10_000, 'three tasks');
+    expect(w.stdout()).toBe('Task processed: high\nTask processed: normal\nTask processed: low\n');
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

@@ -58,8 +58,49 @@ local function rt_retention(configKey)
   return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000, c[5] == '1'
 end
 
+-- Priorities: a task of priority 0 waits in the wait LIST; any other priority waits in the prio
+-- ZSET (id -> score, record in the data HASH). Higher priority has the lower score; within a
+-- priority the lower id (published earlier) comes first. Priorities lie in -100..100.
+local function rt_priority(e)
+  local opts = string.match(e, '^%d+|%d+|%d+|%d+|[^|]*|([^|]*)|')
+  if not opts or opts == '' then return 0 end
+  return tonumber(string.match(opts, '"p":(%-?%d+)')) or 0
+end
+
+local function rt_prio_score(p, id)
+  return string.format('%.0f', -p * 10000000000000 + tonumber(id))
+end
+
+-- Puts a record back among the waiting tasks: at the front (next to run) or the back of its
+-- priority (a prioritized task simply takes its place by id again).
+local function rt_requeue(waitKey, prioKey, dataKey, id, e, front)
+  local p = rt_priority(e)
+  if p ~= 0 then
+    redis.call('ZADD', prioKey, rt_prio_score(p, id), id)
+    redis.call('HSET', dataKey, id, e)
+  elseif front then
+    redis.call('RPUSH', waitKey, e)
+  else
+    redis.call('LPUSH', waitKey, e)
+  end
+end
+
+-- Takes up to `count` prioritized tasks with scores in [min, max], best first.
+local function rt_take_prio(prioKey, dataKey, min, max, count)
+  local ids = redis.call('ZRANGEBYSCORE', prioKey, min, max, 'LIMIT', 0, count)
+  local out = {}
+  if #ids == 0 then return out end
+  redis.call('ZREM', prioKey, unpack(ids))
+  local els = redis.call('HMGET', dataKey, unpack(ids))
+  redis.call('HDEL', dataKey, unpack(ids))
+  for i = 1, #ids do
+    if els[i] then out[#out + 1] = els[i] end
+  end
+  return out
+end
+
 -- Moves up to `limit` delayed tasks whose due time has come to the back of the queue.
-local function rt_promote(delayedKey, dataKey, waitKey, now, limit)
+local function rt_promote(delayedKey, dataKey, waitKey, prioKey, now, limit)
   local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
   redis.call('ZREM', delayedKey, unpack(due))
@@ -68,7 +109,7 @@ local function rt_promote(delayedKey, dataKey, waitKey, now, limit)
   local promoted = 0
   for i = 1, #due do
     if els[i] then
-      redis.call('LPUSH', waitKey, els[i])
+      rt_requeue(waitKey, prioKey, dataKey, due[i], els[i], false)
       promoted = promoted + 1
     end
   end

@@ -7,7 +7,7 @@
 -- retry: the caller sends this token again because it never saw the reply of an earlier call
 -- (the connection dropped); the tasks that call leased under this token are returned first, so
 -- a lost reply strands nothing. O(active), and only on such retries.
-local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, now, leaseMs, count, token, retry)
+local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, prioKey, now, leaseMs, count, token, retry)
   local out = {}
   if retry then
     local prefix = token .. '|'
@@ -18,9 +18,20 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
     count = count - #out
   end
   if count <= 0 then return out end
-  rt_promote(delayedKey, dataKey, waitKey, now, 1000)
-  local els = redis.call('RPOP', waitKey, count)
-  if not els then return out end
+  rt_promote(delayedKey, dataKey, waitKey, prioKey, now, 1000)
+  -- Positive priorities first, then priority 0 (the list), then negative priorities.
+  local els = rt_take_prio(prioKey, dataKey, '-inf', '(0', count)
+  if #els < count then
+    local more = redis.call('RPOP', waitKey, count - #els)
+    if more then
+      for i = 1, #more do els[#els + 1] = more[i] end
+    end
+    if #els < count then
+      local low = rt_take_prio(prioKey, dataKey, '(0', '+inf', count - #els)
+      for i = 1, #low do els[#els + 1] = low[i] end
+    end
+  end
+  if #els == 0 then return out end
   local deadline = now + leaseMs
   local act, lease = {}, {}
   for i = 1, #els do
@@ -40,7 +51,7 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
     redis.call('HSET', activeKey, unpack(act))
     redis.call('ZADD', leaseKey, unpack(lease))
   end
-  if #els == count and redis.call('LLEN', waitKey) > 0 then
+  if #els == count and (redis.call('LLEN', waitKey) > 0 or redis.call('ZCARD', prioKey) > 0) then
     redis.call('ZADD', markerKey, 0, 'm')
   end
   return out

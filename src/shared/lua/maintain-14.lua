@@ -3,6 +3,7 @@ forgets workers that stopped sending heartbeats. Any worker may run it at any ti
 KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] delayed  KEYS[6] data
 KEYS[7] dead  KEYS[8] meta  KEYS[9] errors  KEYS[10] workers  KEYS[11] winfo  KEYS[12] config
 KEYS[13] progress (HASH id -> last progress JSON; cleared for recovered tasks)
+KEYS[14] prio (ZSET id -> priority score of waiting prioritized tasks)
 ARGV[1] now, ARGV[2] max tasks to move of each kind, ARGV[3] worker staleness (ms)
 Returns {recovered, promoted, dead, nextDue}: nextDue is the earliest lease deadline or due
 time still pending (ms), or -1 when there is none.
@@ -35,11 +36,11 @@ for _, id in ipairs(expired) do
       redis.call('ZADD', KEYS[7], now, id)
     else
       recovered = recovered + 1
-      redis.call('RPUSH', KEYS[1], e)
+      rt_requeue(KEYS[1], KEYS[14], KEYS[6], id, e, true)
     end
   end
 end
-promoted = rt_promote(KEYS[5], KEYS[6], KEYS[1], now, limit)
+promoted = rt_promote(KEYS[5], KEYS[6], KEYS[1], KEYS[14], now, limit)
 if recovered + promoted > 0 then redis.call('ZADD', KEYS[4], 0, 'm') end
 if recovered > 0 then redis.call('HINCRBY', KEYS[8], 'recovered', recovered) end
 if died > 0 then

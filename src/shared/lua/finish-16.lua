@@ -5,6 +5,7 @@ KEYS[9] results (HASH id -> result JSON)  KEYS[10] dead (ZSET id -> diedAt)
 KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
 KEYS[13] config (retention settings; paused)  KEYS[14] progress (HASH id -> last progress JSON)
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
+KEYS[16] prio (ZSET id -> priority score of waiting prioritized tasks)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
@@ -56,7 +57,7 @@ if n > 0 then
           doneArgs[#doneArgs + 1] = id
         end
       elseif kind == 'q' then
-        redis.call('RPUSH', KEYS[1], e)
+        rt_requeue(KEYS[1], KEYS[16], KEYS[7], id, e, true)
         redis.call('ZADD', KEYS[4], 0, 'm')
       else
         local _, made = rt_head(e)
@@ -69,7 +70,7 @@ if n > 0 then
             redis.call('HSET', KEYS[7], id, e)
             redis.call('ZADD', KEYS[11], at, id)
           else
-            redis.call('LPUSH', KEYS[1], e)
+            rt_requeue(KEYS[1], KEYS[16], KEYS[7], id, e, false)
             redis.call('ZADD', KEYS[4], 0, 'm')
           end
         else
@@ -107,6 +108,6 @@ if n > 0 then
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
 -- A paused queue takes settlements but leases nothing new.
-local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7],
+local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7], KEYS[16],
   now, tonumber(ARGV[2]), paused and 0 or tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
 return {statuses, got}
