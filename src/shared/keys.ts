@@ -30,6 +30,8 @@ export interface QueueKeys {
   corrupt: string;
   delayed: string;
   prio: string;
+  idem: string;
+  idemexp: string;
   data: string;
   completed: string;
   results: string;
@@ -53,6 +55,8 @@ export function queueKeys(queue: string): QueueKeys {
     corrupt: `${p}corrupt`,
     delayed: `${p}delayed`,
     prio: `${p}prio`,
+    idem: `${p}idem`,
+    idemexp: `${p}idemexp`,
     data: `${p}data`,
     completed: `${p}completed`,
     results: `${p}results`,

@@ -31,7 +31,17 @@ export interface AddOptions {
    * least (one list element); others also take a sorted-set entry.
    */
   priority?: number;
+  /**
+   * Idempotency key: publishing again with the same key while it counts creates no second task;
+   * the first task's id is returned instead.
+   */
+  key?: string;
+  /** How long the key counts, ms (default 24 h). */
+  keyWindowMs?: number;
 }
+
+/** How long an idempotency key counts when no window is given. */
+export const DEFAULT_KEY_WINDOW_MS = 86_400_000;
 
 export interface QueueSettings {
   /** Completed tasks kept (with result), newest first; 0 keeps none. Default 1,000. */
@@ -156,13 +166,14 @@ export class Queue<T = unknown> {
         'publish',
         scriptKeys.publish(this.keys),
         [now, chunk.length, ...chunk.flat()],
-      )) as [number, number];
+      )) as Array<number | string>;
       if (res[0] === -1) {
         throw new QueueFullError(
           `queue ${this.name} is full: ${res[1]} tasks waiting, maxWaiting would be exceeded${ids.length ? ` (the first ${ids.length} tasks were accepted)` : ''}`,
         );
       }
-      for (let k = 0; k < res[1]; k++) ids.push(String(res[0] + k));
+      if (res[0] === -2) for (const id of res.slice(1)) ids.push(String(id));
+      else for (let k = 0; k < Number(res[1]); k++) ids.push(String(Number(res[0]) + k));
     }
     return ids;
   }
@@ -191,7 +202,11 @@ export class Queue<T = unknown> {
     if (!Number.isInteger(priority) || priority < -100 || priority > 100) {
       throw new UsageError(`invalid priority ${priority}: use a whole number from -100 to 100`);
     }
-    return [runAt, priority, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority)}|${json}`];
+    const key = opts.key ?? '';
+    if (key.length > 512) throw new UsageError('invalid idempotency key: at most 512 characters');
+    const window = opts.keyWindowMs ?? DEFAULT_KEY_WINDOW_MS;
+    if (!Number.isInteger(window) || window <= 0) throw new UsageError(`invalid key window ${window}: use a whole number of ms > 0`);
+    return [runAt, priority, key, window, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */

@@ -74,7 +74,7 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
  * arrays by hand.
  */
 export const scriptKeys = {
-  publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config, k.prio],
+  publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config, k.prio, k.idem, k.idemexp],
   reserve: (k: QueueKeys) => [k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config, k.prio],
   finish: (k: QueueKeys, queue: string, now: number) => [
     k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,

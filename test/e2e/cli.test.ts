@@ -237,6 +237,17 @@ describe('priorities (end to end)', () => {
   });
 });
 
+describe('idempotency keys (end to end)', () => {
+  it('--key prints the first task\'s id again and queues nothing new', async () => {
+    const a = await runCli('task-publish', ['--redis', redis.url, '-q', 'idem-cli', '--key', 'invoice-42', 'echo bill']);
+    const b = await runCli('task-publish', ['--redis', redis.url, '-q', 'idem-cli', '--key', 'invoice-42', 'echo bill']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    expect(await redis.client().llen('rt:{idem-cli}:wait')).toBe(1);
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

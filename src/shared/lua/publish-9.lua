@@ -1,0 +1,115 @@
+--[[ publish: accepts a batch of tasks into a queue.
+KEYS[1] meta     HASH   id sequence and counters
+KEYS[2] wait     LIST   records of waiting tasks (LPUSH new, RPOP oldest)
+KEYS[3] marker   ZSET   wake-up marker for blocked workers
+KEYS[4] delayed  ZSET   id -> due time
+KEYS[5] data     HASH   id -> record, for tasks not waiting or active
+KEYS[6] config   HASH   queue settings (maxWaiting)
+KEYS[7] prio     ZSET   id -> priority score, for tasks published with a priority other than 0
+KEYS[8] idem     HASH   idempotency key -> id of the task published with it
+KEYS[9] idemexp  ZSET   idempotency key -> when it stops counting (ms)
+ARGV[1] now (ms)
+ARGV[2] n, the number of tasks
+then 5 values per task: runAt (ms; <= now: now), priority (-100..100), idempotency key ("" for
+none), how long the key counts (ms), and the record's tail "<max>|<publishedAt>|<name>|<opts>|<data>"
+(the script puts "<id>|0|" in front). A task whose key was used within the window is not created again: its
+position gets the first task's id.
+A delayed task sets the marker member "d" with its due time as score (kept at the earliest), so
+that an idle worker learns when to promote it.
+Returns {firstId, n}: ids are firstId .. firstId+n-1 in order (no keys were given); or
+{-2, id1, ..., idn} (keys were given); or {-1, waiting} when the queue's maxWaiting would be
+exceeded (nothing is accepted then).
+]]
+--@include record
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local maxWaiting = tonumber(redis.call('HGET', KEYS[6], 'maxWaiting') or '0')
+if maxWaiting > 0 then
+  local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7])
+  if waiting + n > maxWaiting then return {-1, waiting} end
+end
+
+-- Idempotency keys: which positions repeat a key seen within its window (or earlier in the batch).
+local reuse = {}      -- position -> existing id, or the earlier position (as a negative number)
+local hasKeys = false
+local fresh = n
+for i = 0, n - 1 do
+  if ARGV[5 + i * 5] ~= '' then hasKeys = true break end
+end
+if hasKeys then
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 1000)
+  if #expired > 0 then
+    redis.call('ZREM', KEYS[9], unpack(expired))
+    redis.call('HDEL', KEYS[8], unpack(expired))
+  end
+  local inBatch = {}
+  for i = 0, n - 1 do
+    local key = ARGV[5 + i * 5]
+    if key ~= '' then
+      if inBatch[key] then
+        reuse[i] = -inBatch[key] - 1
+        fresh = fresh - 1
+      else
+        local id = redis.call('HGET', KEYS[8], key)
+        if id then
+          reuse[i] = id
+          fresh = fresh - 1
+        else
+          inBatch[key] = i
+        end
+      end
+    end
+  end
+end
+
+local next = redis.call('HINCRBY', KEYS[1], 'seq', fresh) - fresh + 1
+local first = next
+local ids = {}
+local batch = {}
+local pushed = 0
+local earliest = -1
+for i = 0, n - 1 do
+  local b = 3 + i * 5
+  local r = reuse[i]
+  if r then
+    if type(r) == 'number' then ids[i + 1] = ids[-r] else ids[i + 1] = r end
+  else
+    local id = tostring(next)
+    next = next + 1
+    ids[i + 1] = id
+    local e = id .. '|0|' .. ARGV[b + 4]
+    local runAt = tonumber(ARGV[b])
+    local priority = tonumber(ARGV[b + 1])
+    if ARGV[b + 2] ~= '' then
+      redis.call('HSET', KEYS[8], ARGV[b + 2], id)
+      redis.call('ZADD', KEYS[9], now + tonumber(ARGV[b + 3]), ARGV[b + 2])
+    end
+    if runAt > now then
+      redis.call('ZADD', KEYS[4], runAt, id)
+      redis.call('HSET', KEYS[5], id, e)
+      if earliest < 0 or runAt < earliest then earliest = runAt end
+    elseif priority ~= 0 then
+      redis.call('ZADD', KEYS[7], rt_prio_score(priority, id), id)
+      redis.call('HSET', KEYS[5], id, e)
+      pushed = pushed + 1
+    else
+      batch[#batch + 1] = e
+      if #batch >= 1000 then
+        redis.call('LPUSH', KEYS[2], unpack(batch))
+        pushed = pushed + #batch
+        batch = {}
+      end
+    end
+  end
+end
+if earliest >= 0 then redis.call('ZADD', KEYS[3], 'LT', earliest, 'd') end
+if #batch > 0 then
+  redis.call('LPUSH', KEYS[2], unpack(batch))
+  pushed = pushed + #batch
+end
+if fresh > 0 then redis.call('HINCRBY', KEYS[1], 'published', fresh) end
+if pushed > 0 then redis.call('ZADD', KEYS[3], 0, 'm') end
+if not hasKeys then return {first, n} end
+local out = {-2}
+for i = 1, n do out[i + 1] = ids[i] end
+return out
