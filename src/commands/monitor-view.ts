@@ -17,6 +17,8 @@ export interface QueueSnapshot {
   /** Finished tasks still retained (their results and errors can be read). */
   completedRetained: number;
   deadRetained: number;
+  /** Tasks cancelled since the queue was created. */
+  cancelled: number;
   /** Workers take no new tasks of a paused queue. */
   paused: boolean;
   /** Completed tasks per second over the last few seconds. */

@@ -40,6 +40,7 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
         recovered: c.recovered,
         completedRetained: c.completedRetained,
         deadRetained: c.deadRetained,
+        cancelled: c.cancelled,
         paused: c.paused,
         ratePerSec: done / RATE_WINDOW,
         failedPerSec: failed / RATE_WINDOW,
@@ -84,6 +85,23 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
         return ExitCode.ok;
       });
     });
+    program
+      .command('cancel')
+      .description('cancel a waiting, delayed or running task: it is never retried (a running one is stopped)')
+      .argument('<queue>', 'queue name')
+      .argument('<id>', 'task id')
+      .option('--redis <url>', 'Redis URL (as for the main command)')
+      .action((queue: string, id: string, o: { redis?: string }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          const from = await q.cancel(id);
+          if (!from) {
+            io.stderr.write(`task-monitor: ${q.name}#${id} is not waiting, delayed or running (unknown, finished or cancelled already)\n`);
+            return ExitCode.failed;
+          }
+          io.stderr.write(`cancelled ${q.name}#${id} (was ${from})\n`);
+          return ExitCode.ok;
+        });
+      });
     admin('config', "print a queue's settings as JSON, or change them")
       .option('--keep-completed <n>', 'completed tasks kept (0: none)', intArg(0))
       .option('--keep-completed-for <duration>', 'how long completed tasks are kept', durationArg)

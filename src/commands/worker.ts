@@ -151,5 +151,6 @@ function attachLog(worker: Worker, log: (line: string) => void, c: ChalkInstance
     ),
   );
   worker.on('lost', (t) => log(c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`)));
+  worker.on('cancelled', (t) => log(c.yellow(`⊘ ${label(t)} cancelled: stopping it`)));
   worker.on('released', (t) => log(c.yellow(`↩ ${label(t)} handed back to the queue`)));
 }

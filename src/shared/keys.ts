@@ -36,6 +36,7 @@ export interface QueueKeys {
   completed: string;
   results: string;
   dead: string;
+  cancelled: string;
   errors: string;
   progress: string;
   workers: string;
@@ -61,6 +62,7 @@ export function queueKeys(queue: string): QueueKeys {
     completed: `${p}completed`,
     results: `${p}results`,
     dead: `${p}dead`,
+    cancelled: `${p}cancelled`,
     errors: `${p}errors`,
     progress: `${p}progress`,
     workers: `${p}workers`,

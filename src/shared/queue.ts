@@ -70,11 +70,14 @@ export interface QueueCounts {
   failed: number;
   retried: number;
   recovered: number;
+  /** Tasks cancelled (total), and those still retained. */
+  cancelled: number;
+  cancelledRetained: number;
   /** Workers take no new tasks while the queue is paused. */
   paused: boolean;
 }
 
-export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'dead';
+export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'dead' | 'cancelled';
 
 export interface AttemptError {
   attempt: number;
@@ -220,12 +223,13 @@ export class Queue<T = unknown> {
       .zcard(k.delayed)
       .zcard(k.completed)
       .zcard(k.dead)
-      .hmget(k.meta, 'published', 'completed', 'failed', 'retried', 'recovered')
+      .hmget(k.meta, 'published', 'completed', 'failed', 'retried', 'recovered', 'cancelled')
       .hget(k.config, 'paused')
+      .zcard(k.cancelled)
       .exec();
     if (!res) throw new Error('counts: transaction aborted');
     for (const [err] of res) if (err) throw err;
-    const [wait, prio, active, delayed, completed, dead, metaRaw, paused] = res.map(([, r]) => r);
+    const [wait, prio, active, delayed, completed, dead, metaRaw, paused, cancelled] = res.map(([, r]) => r);
     const meta = metaRaw as Array<string | null>;
     return {
       waiting: num(wait) + num(prio),
@@ -238,6 +242,8 @@ export class Queue<T = unknown> {
       failed: num(meta[2]),
       retried: num(meta[3]),
       recovered: num(meta[4]),
+      cancelled: num(meta[5]),
+      cancelledRetained: num(cancelled),
       paused: paused === '1',
     };
   }
@@ -267,9 +273,10 @@ export class Queue<T = unknown> {
       .zscore(k.lease, id)
       .hget(k.progress, id)
       .zscore(k.prio, id)
+      .zscore(k.cancelled, id)
       .exec();
     if (!res) return null;
-    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore] = res.map(([, r]) => r as string | null);
+    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore, cancelledAt] = res.map(([, r]) => r as string | null);
     const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
     const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
       ...decodeRecord<T>(record),
@@ -285,20 +292,14 @@ export class Queue<T = unknown> {
       return t;
     }
     if (data) {
-      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : prioScore !== null ? 'waiting' : 'delayed';
-      const t = info(data, state, completedAt ?? deadAt ?? delayedAt);
+      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : cancelledAt ? 'cancelled' : prioScore !== null ? 'waiting' : 'delayed';
+      const t = info(data, state, completedAt ?? deadAt ?? cancelledAt ?? delayedAt);
       if (result !== null && result !== undefined) t.result = JSON.parse(result);
       return t;
     }
     // Waiting tasks are list elements: scan (admin use; O(waiting)).
-    const prefix = `${id}|`;
-    const len = await this.client.llen(k.wait);
-    for (let start = 0; start < len; start += 1000) {
-      const chunk = await this.client.lrange(k.wait, start, start + 999);
-      const hit = chunk.find((e) => e.startsWith(prefix));
-      if (hit) return info(hit, 'waiting');
-    }
-    return null;
+    const hit = await this.findWaiting(id);
+    return hit ? info(hit, 'waiting') : null;
   }
 
   /**
@@ -315,6 +316,38 @@ export class Queue<T = unknown> {
       const [c, f] = v as Array<string | null>;
       return { second: last - seconds + 1 + i, completed: num(c), failed: num(f) };
     });
+  }
+
+  /**
+   * Cancels a waiting, delayed or running task: it is never retried and shows as cancelled.
+   * A running task's handler gets its AbortSignal (an --exec command is killed) at its worker's
+   * next heartbeat. Resolves to the state it was cancelled from, or null when it was in none
+   * (unknown, finished or cancelled already).
+   */
+  async cancel(id: string): Promise<'waiting' | 'delayed' | 'active' | null> {
+    for (let tries = 0; tries < 3; tries++) {
+      let res = (await runScript(this.client, 'cancel', scriptKeys.cancel(this.keys), [Date.now(), id, ''])) as string;
+      if (res) return res as 'waiting' | 'delayed' | 'active';
+      // Maybe a plain waiting task: find its exact record in the list, then remove exactly that.
+      const record = await this.findWaiting(id);
+      if (!record) return null;
+      res = (await runScript(this.client, 'cancel', scriptKeys.cancel(this.keys), [Date.now(), id, record])) as string;
+      if (res) return res as 'waiting' | 'delayed' | 'active';
+      // It moved between the scan and the script (taken by a worker): look again.
+    }
+    return null;
+  }
+
+  /** The record of a task waiting in the list (a scan: O(waiting), for admin use). */
+  private async findWaiting(id: string): Promise<string | undefined> {
+    const prefix = `${id}|`;
+    const len = await this.client.llen(this.keys.wait);
+    for (let start = 0; start < len; start += 1000) {
+      const chunk = await this.client.lrange(this.keys.wait, start, start + 999);
+      const hit = chunk.find((e) => e.startsWith(prefix));
+      if (hit) return hit;
+    }
+    return undefined;
   }
 
   /** The result of a completed task (parsed JSON), or undefined. */

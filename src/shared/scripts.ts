@@ -10,7 +10,7 @@ import { type QueueKeys, statsKey } from './keys.js';
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain';
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel';
 
 export interface ScriptSource {
   name: string;
@@ -80,7 +80,10 @@ export const scriptKeys = {
     k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
     k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio,
   ],
-  extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo],
+  extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo, k.cancelled],
+  cancel: (k: QueueKeys) => [
+    k.wait, k.prio, k.delayed, k.active, k.lease, k.progress, k.data, k.cancelled, k.meta, k.config, k.results, k.errors,
+  ],
   maintain: (k: QueueKeys) => [
     k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress, k.prio,
   ],

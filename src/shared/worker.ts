@@ -41,7 +41,7 @@ export class UnrecoverableError extends Error {
 /** The reason an AbortSignal fires. */
 export class TaskAbortedError extends Error {
   override name = 'TaskAbortedError';
-  constructor(readonly reason: 'lease-lost' | 'shutdown' | 'timeout', message: string) {
+  constructor(readonly reason: 'lease-lost' | 'shutdown' | 'timeout' | 'cancelled', message: string) {
     super(message);
   }
 }
@@ -71,6 +71,8 @@ export interface WorkerEvents<T> {
   failed: [task: Task<T>, error: Error, retryAt: number | null, ms: number];
   /** The task's lease was lost (recovered by another worker); its outcome here was discarded. */
   lost: [task: Task<T>];
+  /** A running task was cancelled: its signal fired and its outcome will be discarded. */
+  cancelled: [task: Task<T>];
   /** A task handed back to the queue at shutdown. */
   released: [task: Task<T>];
   /** Redis did not answer; the worker keeps retrying. */
@@ -421,8 +423,19 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       );
   }
 
+  /** A cancelled task is out of Redis's active set already: its outcome is dropped here. */
+  private dropIfCancelled(key: string, run: Running<T>): boolean {
+    if (run.abortReason?.reason !== 'cancelled') return false;
+    run.finished = true;
+    clearTimeout(run.timer);
+    this.forget(key, run);
+    for (const w of this.slotWaiters.splice(0)) w();
+    this.kick();
+    return true;
+  }
+
   private onDone(key: string, run: Running<T>, rec: TaskRecord<T>, result: R): void {
-    if (run.released || run.finished) return;
+    if (run.released || run.finished || this.dropIfCancelled(key, run)) return;
     // Finishing after the timeout fired does not count: the attempt timed out.
     if (run.abortReason?.reason === 'timeout') {
       this.onFail(key, run, rec, run.abortReason);
@@ -443,7 +456,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private onFail(key: string, run: Running<T>, rec: TaskRecord<T>, err: unknown): void {
-    if (run.released || run.finished) return;
+    if (run.released || run.finished || this.dropIfCancelled(key, run)) return;
     run.finished = true;
     clearTimeout(run.timer);
     this.forget(key, run);
@@ -565,12 +578,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       const res = await this.untilClosed(pipe.exec());
       let nextDue = -1;
       this.queues.forEach((queue, i) => {
-        const [e1, lost] = res?.[i * 2] ?? [];
+        const [e1, ext] = res?.[i * 2] ?? [];
         const [e2, m] = res?.[i * 2 + 1] ?? [];
         if (e1 || e2) throw e1 ?? e2;
-        for (const id of lost as string[]) {
+        const [lost, cancelled] = ext as [string[], string[]];
+        for (const id of lost) {
           const run = this.running.get(`${queue}\0${id}`);
           if (run) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
+        }
+        for (const id of cancelled) {
+          const run = this.running.get(`${queue}\0${id}`);
+          if (run && !run.abortReason) {
+            abortRun(run, new TaskAbortedError('cancelled', `task ${id} was cancelled`));
+            this.emit('cancelled', run.task);
+          }
         }
         for (const run of this.running.values()) if (run.task.queue === queue) run.leaseUntil = now + this.leaseMs;
         const due = (m as number[])[3]!;

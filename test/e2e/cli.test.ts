@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,6 +245,40 @@ describe('idempotency keys (end to end)', () => {
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toBe(a.stdout);
     expect(await redis.client().llen('rt:{idem-cli}:wait')).toBe(1);
+  });
+});
+
+describe('cancellation (end to end)', () => {
+  it('task-monitor cancel stops a running --exec command and the task is not retried', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-cancel-'));
+    const pidFile = join(dir, 'pid');
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'cancel-cli', `echo $$ > ${pidFile}; sleep 60`]);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'cancel-cli', '--exec']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes(`cancel-cli#${id} started`), 10_000, 'started');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 5000, 'pid written');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const r = await runCli('task-monitor', ['cancel', 'cancel-cli', id, '--redis', redis.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`cancelled cancel-cli#${id} (was active)`);
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 'the command was killed');
+    await waitFor(() => w.stderr().includes(`cancel-cli#${id} cancelled`), 5000, 'worker log');
+    const again = await runCli('task-monitor', ['cancel', 'cancel-cli', id, '--redis', redis.url]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    const m = await runCli('task-monitor', ['--redis', redis.url, '--once', '--json', '-q', 'cancel-cli']);
+    expect(JSON.parse(m.stdout).queues[0]).toMatchObject({ active: 0, waiting: 0, failed: 0, cancelled: 1 });
+    expect(w.stderr()).not.toContain('attempt 2/');
+    w.child.kill('SIGTERM');
+    await w.exited;
   });
 });
 

@@ -69,9 +69,9 @@ describe('fencing: a stale lease holder cannot settle', () => {
 
     // A's heartbeat reports the task as lost; B's renews it.
     const lostA = await runScript(c, 'extend', extendKeys(q), [Date.now(), 30_000, 'workerA', '{}', id, 'workerA.1']);
-    expect(lostA).toEqual([id]);
+    expect(lostA).toEqual([[id], []]);
     const lostB = await runScript(c, 'extend', extendKeys(q), [Date.now(), 30_000, 'workerB', '{}', id, 'workerB.1']);
-    expect(lostB).toEqual([]);
+    expect(lostB).toEqual([[], []]);
 
     // B completes; only once.
     expect(await finish(q, 'workerB.2', [id, 'workerB.1', 'c', '"from B"', 0])).toBe(1);

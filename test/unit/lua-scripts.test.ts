@@ -16,9 +16,10 @@ function indices(text: string, what: 'KEYS' | 'ARGV'): number[] {
 }
 
 describe('Lua scripts', () => {
-  it('exist: publish, reserve, finish, extend and maintain', () => {
+  it('exist: publish, reserve, finish, extend, maintain and cancel, each once', () => {
     const names = files.map((f) => f.replace(/-\d+\.lua$/, '')).sort();
-    expect(names).toEqual(['extend', 'finish', 'maintain', 'publish', 'reserve']);
+    expect(names).toEqual(expect.arrayContaining(['cancel', 'extend', 'finish', 'maintain', 'publish', 'reserve']));
+    expect(new Set(names).size).toBe(names.length);
   });
 
   describe.each(files)('%s', (file) => {

@@ -21,6 +21,7 @@ const snap: Snapshot = {
       completedRetained: 1000,
       deadRetained: 2,
       paused: false,
+      cancelled: 0,
       ratePerSec: 42.5,
       failedPerSec: 0.2,
     },
