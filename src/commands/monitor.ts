@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import type { Redis } from 'ioredis';
 import { ExitCode } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
@@ -108,6 +109,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--keep-dead <n>', 'dead-lettered tasks kept', intArg(0))
       .option('--keep-dead-for <duration>', 'how long dead-lettered tasks are kept', durationArg)
       .option('--max-waiting <n>', 'most waiting tasks; publishing beyond fails (0: no limit)', intArg(0))
+      .option('--max-active <n>', 'most tasks running at once across all workers (0: no limit)', intArg(0))
+      .option('--rate <n/duration>', 'most tasks started per window across all workers, e.g. 100/1s (0/1s: no limit)', rateArg)
       .action((queue: string, o: ConfigOptions) => {
         action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
           const settings: QueueSettings = {
@@ -116,6 +119,9 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
             keepDead: o.keepDead,
             keepDeadMs: o.keepDeadFor,
             maxWaiting: o.maxWaiting,
+            maxActive: o.maxActive,
+            rateMax: o.rate?.max,
+            rateWindowMs: o.rate?.windowMs,
           };
           await q.configure(settings);
           io.stdout.write(`${JSON.stringify({ queue: q.name, ...(await q.settings()) })}\n`);
@@ -134,6 +140,17 @@ interface ConfigOptions {
   keepDead?: number;
   keepDeadFor?: number;
   maxWaiting?: number;
+  maxActive?: number;
+  rate?: { max: number; windowMs: number };
+}
+
+/** "100/1s": at most 100 per second. */
+function rateArg(value: string): { max: number; windowMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('expected <count>/<duration>, e.g. 100/1s.');
+  const windowMs = durationArg(m[2]!);
+  if (windowMs <= 0) throw new InvalidArgumentError('the window must be longer than 0.');
+  return { max: Number(m[1]), windowMs };
 }
 
 async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {

@@ -37,10 +37,15 @@ export interface QueueKeys {
   results: string;
   dead: string;
   cancelled: string;
+  rate: string;
   errors: string;
   progress: string;
   workers: string;
   winfo: string;
+  schedules: string;
+  schedtask: string;
+  schedstate: string;
+  schednext: string;
 }
 
 /** Names every key of a queue. The README's key table documents each one. */
@@ -63,9 +68,14 @@ export function queueKeys(queue: string): QueueKeys {
     results: `${p}results`,
     dead: `${p}dead`,
     cancelled: `${p}cancelled`,
+    rate: `${p}rate`,
     errors: `${p}errors`,
     progress: `${p}progress`,
     workers: `${p}workers`,
     winfo: `${p}winfo`,
+    schedules: `${p}schedules`,
+    schedtask: `${p}schedtask`,
+    schedstate: `${p}schedstate`,
+    schednext: `${p}schednext`,
   };
 }

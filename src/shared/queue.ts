@@ -54,6 +54,12 @@ export interface QueueSettings {
   keepDeadMs?: number;
   /** Most waiting tasks accepted; publishing beyond fails with QueueFullError. 0: no limit (default). */
   maxWaiting?: number;
+  /** Most tasks running at once across all workers. 0: no limit (default). */
+  maxActive?: number;
+  /** Most tasks started per rateWindowMs across all workers. 0: no limit (default). */
+  rateMax?: number;
+  /** The rate limit's window, ms (required with rateMax). */
+  rateWindowMs?: number;
 }
 
 export interface QueueCounts {
@@ -361,6 +367,9 @@ export class Queue<T = unknown> {
     const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
     for (const [key, v] of entries) {
       if (!Number.isInteger(v) || (v as number) < 0) throw new UsageError(`invalid ${key} ${v}: use a whole number >= 0`);
+    }
+    if (settings.rateMax && !settings.rateWindowMs && !(await this.client.hget(this.keys.config, 'rateWindowMs'))) {
+      throw new UsageError('rateMax needs rateWindowMs (the window it counts in)');
     }
     if (entries.length) await this.client.hset(this.keys.config, Object.fromEntries(entries) as Record<string, number>);
   }

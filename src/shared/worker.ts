@@ -636,6 +636,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.dueAt = at;
     this.dueTimer = setTimeout(() => {
       this.dueTimer = undefined;
+      // Something may be due now (a delayed task, the end of a rate-limit window): look again.
+      this.empty.clear();
+      this.kick();
       void this.tick();
     }, Math.max(0, at - Date.now()) + 1);
   }

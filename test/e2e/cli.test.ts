@@ -209,6 +209,11 @@ describe('queue administration (end to end)', () => {
     const cfg = await runCli('task-monitor', ['config', 'capped', '--max-waiting', '2', '--keep-completed', '50', '--redis', redis.url]);
     expect(cfg.code, cfg.stderr).toBe(0);
     expect(JSON.parse(cfg.stdout)).toEqual({ queue: 'capped', maxWaiting: 2, keepCompleted: 50 });
+    const limits = await runCli('task-monitor', ['config', 'limited', '--max-active', '3', '--rate', '100/1s', '--redis', redis.url]);
+    expect(limits.code, limits.stderr).toBe(0);
+    expect(JSON.parse(limits.stdout)).toEqual({ queue: 'limited', maxActive: 3, rateMax: 100, rateWindowMs: 1000 });
+    const badRate = await runCli('task-monitor', ['config', 'limited', '--rate', 'lots', '--redis', redis.url]);
+    expect(badRate.code).toBe(2);
     expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'capped', 'a', 'b'])).code).toBe(0);
     const full = await runCli('task-publish', ['--redis', redis.url, '-q', 'capped', 'c', 'd']);
     expect(full.code).toBe(1);

@@ -51,11 +51,22 @@ local function rt_trim(zkey, keep, age, now, dataKey, resultsKey, errorsKey)
   end
 end
 
--- Reads a queue's retention settings (with the defaults used when none are configured) and
--- whether it is paused.
+-- Reads a queue's settings, with the defaults used when none are configured.
+local function rt_config(configKey)
+  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused',
+    'maxActive', 'rateMax', 'rateWindowMs')
+  return {
+    keepC = tonumber(c[1]) or 1000, ageC = tonumber(c[2]) or 86400000,
+    keepD = tonumber(c[3]) or 10000, ageD = tonumber(c[4]) or 604800000,
+    paused = c[5] == '1',
+    maxActive = tonumber(c[6]) or 0, rateMax = tonumber(c[7]) or 0, rateWindow = tonumber(c[8]) or 0,
+  }
+end
+
+-- The retention settings alone: keepCompleted, keepCompletedMs, keepDead, keepDeadMs.
 local function rt_retention(configKey)
-  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused')
-  return tonumber(c[1]) or 1000, tonumber(c[2]) or 86400000, tonumber(c[3]) or 10000, tonumber(c[4]) or 604800000, c[5] == '1'
+  local c = rt_config(configKey)
+  return c.keepC, c.ageC, c.keepD, c.ageD
 end
 
 -- Priorities: a task of priority 0 waits in the wait LIST; any other priority waits in the prio

@@ -7,7 +7,11 @@
 -- retry: the caller sends this token again because it never saw the reply of an earlier call
 -- (the connection dropped); the tasks that call leased under this token are returned first, so
 -- a lost reply strands nothing. O(active), and only on such retries.
-local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, prioKey, now, leaseMs, count, token, retry)
+-- Limits (cfg from rt_config): paused leases nothing; maxActive caps the tasks active across all
+-- workers; rateMax/rateWindow caps the tasks started per window (a counter that expires with
+-- the window). When a limit holds tasks back, the marker member "d" gets the time the window
+-- ends, so that an idle worker comes back then.
+local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, prioKey, rateKey, cfg, now, leaseMs, count, token, retry)
   local out = {}
   if retry then
     local prefix = token .. '|'
@@ -16,6 +20,25 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
       if string.sub(all[i], 1, #prefix) == prefix then out[#out + 1] = string.sub(all[i], #prefix + 1) end
     end
     count = count - #out
+  end
+  if cfg.paused then return out end
+  if cfg.maxActive > 0 and count > 0 then
+    local room = cfg.maxActive - redis.call('HLEN', activeKey)
+    if room < count then count = math.max(room, 0) end
+  end
+  local limitedByRate = false
+  if cfg.rateMax > 0 and count > 0 then
+    local room = cfg.rateMax - tonumber(redis.call('GET', rateKey) or '0')
+    if room < count then
+      count = math.max(room, 0)
+      limitedByRate = true
+      local ttl = redis.call('PTTL', rateKey)
+      if ttl < 0 then
+        redis.call('PEXPIRE', rateKey, cfg.rateWindow)
+        ttl = cfg.rateWindow
+      end
+      redis.call('ZADD', markerKey, 'LT', now + ttl, 'd')
+    end
   end
   if count <= 0 then return out end
   rt_promote(delayedKey, dataKey, waitKey, prioKey, now, 1000)
@@ -50,8 +73,12 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
   if #act > 0 then
     redis.call('HSET', activeKey, unpack(act))
     redis.call('ZADD', leaseKey, unpack(lease))
+    if cfg.rateMax > 0 then
+      local taken = #act / 2
+      if redis.call('INCRBY', rateKey, taken) == taken then redis.call('PEXPIRE', rateKey, cfg.rateWindow) end
+    end
   end
-  if #els == count and (redis.call('LLEN', waitKey) > 0 or redis.call('ZCARD', prioKey) > 0) then
+  if #els == count and not limitedByRate and (redis.call('LLEN', waitKey) > 0 or redis.call('ZCARD', prioKey) > 0) then
     redis.call('ZADD', markerKey, 0, 'm')
   end
   return out

@@ -3,9 +3,10 @@ KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] corrupt
 KEYS[6] meta (counters)  KEYS[7] data  KEYS[8] completed (ZSET id -> finishedAt)
 KEYS[9] results (HASH id -> result JSON)  KEYS[10] dead (ZSET id -> diedAt)
 KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
-KEYS[13] config (retention settings; paused)  KEYS[14] progress (HASH id -> last progress JSON)
+KEYS[13] config (retention settings and limits)  KEYS[14] progress (HASH id -> last progress JSON)
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 KEYS[16] prio (ZSET id -> priority score of waiting prioritized tasks)
+KEYS[17] rate (STRING tasks started in the current rate-limit window)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
@@ -26,7 +27,8 @@ local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
 local statuses = {}
 local completed, died, retried = 0, 0, 0
-local keepC, ageC, keepD, ageD, paused = rt_retention(KEYS[13])
+local cfg = rt_config(KEYS[13])
+local keepC, ageC, keepD, ageD = cfg.keepC, cfg.ageC, cfg.keepD, cfg.ageD
 if n > 0 then
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
@@ -83,6 +85,8 @@ if n > 0 then
     statuses[#statuses + 1] = ok
   end
   if #settled > 0 then
+    -- With a cap on active tasks, a slot just freed may let an idle worker start one.
+    if cfg.maxActive > 0 then redis.call('ZADD', KEYS[4], 0, 'm') end
     redis.call('HDEL', KEYS[2], unpack(settled))
     redis.call('ZREM', KEYS[3], unpack(settled))
     if #withProgress > 0 then redis.call('HDEL', KEYS[14], unpack(withProgress)) end
@@ -107,7 +111,7 @@ if n > 0 then
   end
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
--- A paused queue takes settlements but leases nothing new.
-local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7], KEYS[16],
-  now, tonumber(ARGV[2]), paused and 0 or tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
+-- A paused or limited queue takes settlements but leases fewer (or no) new tasks.
+local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7], KEYS[16], KEYS[17],
+  cfg, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
 return {statuses, got}
