@@ -8,6 +8,8 @@ export { Worker, UnrecoverableError, TaskAbortedError } from './shared/worker.js
 export type { Handler, HandlerContext, Task, WorkerEvents, WorkerOptions } from './shared/worker.js';
 export { parseBackoff, backoffDelay, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF } from './shared/record.js';
 export type { Backoff } from './shared/record.js';
+export { Timing, validateScheduleName } from './shared/schedule.js';
+export type { CatchUpPolicy, OverlapPolicy, ScheduleInfo, ScheduleOptions } from './shared/schedule.js';
 export { parseDuration } from './shared/duration.js';
 export { queueKeys, validateQueueName, QUEUES_KEY } from './shared/keys.js';
 export { createRedis, redactUrl, resolveRedisUrl, DEFAULT_REDIS_URL } from './shared/redis.js';

@@ -29,9 +29,10 @@ function tail(chunks: Buffer[], max: number): string {
 
 /**
  * Runs a task's payload as `/bin/sh -c <payload>` in its own process group, with TASK_ID,
- * TASK_QUEUE, TASK_NAME and TASK_ATTEMPT set. Exit 0 resolves to stdout; any other exit rejects
- * with stderr (or the exit code) as the message. When the signal aborts, the whole process
- * group gets SIGTERM, then SIGKILL after the grace period.
+ * TASK_QUEUE, TASK_NAME and TASK_ATTEMPT set (and TASK_SCHEDULE, TASK_DUE for a schedule's
+ * task). Exit 0 resolves to stdout; any other exit rejects with stderr (or the exit code) as
+ * the message. When the signal aborts, the whole process group gets SIGTERM, then SIGKILL after
+ * the grace period.
  */
 export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}): Promise<string> {
   const command = typeof task.data === 'string' ? task.data : JSON.stringify(task.data);
@@ -47,6 +48,7 @@ export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}
         TASK_QUEUE: task.queue,
         TASK_NAME: task.name,
         TASK_ATTEMPT: String(task.attempt),
+        ...(task.schedule ? { TASK_SCHEDULE: task.schedule.name, TASK_DUE: new Date(task.schedule.due).toISOString() } : {}),
       },
     });
     const out: Buffer[] = [];

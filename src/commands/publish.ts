@@ -18,6 +18,7 @@ interface PublishOptions {
   priority?: number;
   key?: string;
   keyWindow?: number;
+  group?: string;
   dataJson?: boolean;
   json?: boolean;
 }
@@ -38,13 +39,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
       .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', durationArg)
       .option('-p, --priority <n>', 'from -100 to 100 (default 0): higher runs first, FIFO within a priority', intInRange(-100, 100))
+      .option('-g, --group <name>', 'fair group (e.g. a tenant): groups are served round robin, so a flood in one cannot starve the others')
       .option('-k, --key <key>', 'idempotency key: publishing again with it (within --key-window) creates no second task and prints the first one\'s id')
       .option('--key-window <duration>', 'how long --key counts (default 24h)', durationArg)
       .option('--data-json', 'each task is a JSON value (the payload), not a string')
       .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
     program.parse(argv, { from: 'user' });
     const opts = program.opts<PublishOptions>();
-    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow };
+    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow, group: opts.group };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
       const t = Date.parse(opts.at);

@@ -38,6 +38,8 @@ export interface QueueKeys {
   dead: string;
   cancelled: string;
   rate: string;
+  groups: string;
+  gstate: string;
   errors: string;
   progress: string;
   workers: string;
@@ -69,6 +71,8 @@ export function queueKeys(queue: string): QueueKeys {
     dead: `${p}dead`,
     cancelled: `${p}cancelled`,
     rate: `${p}rate`,
+    groups: `${p}groups`,
+    gstate: `${p}gstate`,
     errors: `${p}errors`,
     progress: `${p}progress`,
     workers: `${p}workers`,

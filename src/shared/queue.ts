@@ -4,6 +4,7 @@ import { QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } fr
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
+import { deleteSchedule, getSchedules, putSchedule, type ScheduleInfo, type ScheduleOptions, setSchedulePaused } from './schedule.js';
 
 export interface ConnectionOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
@@ -38,6 +39,11 @@ export interface AddOptions {
   key?: string;
   /** How long the key counts, ms (default 24 h). */
   keyWindowMs?: number;
+  /**
+   * Fair group (a tenant, a customer): groups are served round robin, so one that queues a
+   * flood cannot starve the others. 1-64 letters, digits, '.', '_', ':' or '-'.
+   */
+  group?: string;
 }
 
 /** How long an idempotency key counts when no window is given. */
@@ -215,7 +221,11 @@ export class Queue<T = unknown> {
     if (key.length > 512) throw new UsageError('invalid idempotency key: at most 512 characters');
     const window = opts.keyWindowMs ?? DEFAULT_KEY_WINDOW_MS;
     if (!Number.isInteger(window) || window <= 0) throw new UsageError(`invalid key window ${window}: use a whole number of ms > 0`);
-    return [runAt, priority, key, window, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority)}|${json}`];
+    const group = opts.group ?? '';
+    if (group !== '' && !/^[A-Za-z0-9._:-]{1,64}$/.test(group)) {
+      throw new UsageError(`invalid group ${JSON.stringify(group)}: 1-64 letters, digits, '.', '_', ':' or '-'`);
+    }
+    return [runAt, priority, group, key, window, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority, group)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */
@@ -225,6 +235,7 @@ export class Queue<T = unknown> {
       .multi()
       .llen(k.wait)
       .zcard(k.prio)
+      .zcard(k.groups)
       .hlen(k.active)
       .zcard(k.delayed)
       .zcard(k.completed)
@@ -235,10 +246,10 @@ export class Queue<T = unknown> {
       .exec();
     if (!res) throw new Error('counts: transaction aborted');
     for (const [err] of res) if (err) throw err;
-    const [wait, prio, active, delayed, completed, dead, metaRaw, paused, cancelled] = res.map(([, r]) => r);
+    const [wait, prio, groups, active, delayed, completed, dead, metaRaw, paused, cancelled] = res.map(([, r]) => r);
     const meta = metaRaw as Array<string | null>;
     return {
-      waiting: num(wait) + num(prio),
+      waiting: num(wait) + num(prio) + num(groups),
       active: num(active),
       delayed: num(delayed),
       completedRetained: num(completed),
@@ -280,9 +291,10 @@ export class Queue<T = unknown> {
       .hget(k.progress, id)
       .zscore(k.prio, id)
       .zscore(k.cancelled, id)
+      .zscore(k.groups, id)
       .exec();
     if (!res) return null;
-    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore, cancelledAt] = res.map(([, r]) => r as string | null);
+    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore, cancelledAt, groupScore] = res.map(([, r]) => r as string | null);
     const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
     const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
       ...decodeRecord<T>(record),
@@ -298,7 +310,7 @@ export class Queue<T = unknown> {
       return t;
     }
     if (data) {
-      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : cancelledAt ? 'cancelled' : prioScore !== null ? 'waiting' : 'delayed';
+      const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : cancelledAt ? 'cancelled' : prioScore !== null || groupScore !== null ? 'waiting' : 'delayed';
       const t = info(data, state, completedAt ?? deadAt ?? cancelledAt ?? delayedAt);
       if (result !== null && result !== undefined) t.result = JSON.parse(result);
       return t;
@@ -394,6 +406,40 @@ export class Queue<T = unknown> {
       out.push({ ...(JSON.parse(raw) as Omit<WorkerInfo, 'lastSeen'>), lastSeen: Number(seen[i + 1]) });
     }
     return out;
+  }
+
+  /**
+   * Creates or changes the named schedule: a task published at each due time of a cron
+   * expression (`cron`, with `tz`) or of a fixed interval (`every`, ms, from its creation).
+   * Workers of the queue fire it, each due time once. Resolves to the schedule with its next fire.
+   */
+  async schedule(name: string, data: T, opts: ScheduleOptions): Promise<ScheduleInfo<T>> {
+    return (await putSchedule(this.client, this.name, this.keys, name, data, opts, this.maxPayloadBytes)) as ScheduleInfo<T>;
+  }
+
+  /** The queue's schedules, by name, each with its next fire and what it did so far. */
+  async schedules(): Promise<Array<ScheduleInfo<T>>> {
+    return (await getSchedules(this.client, this.name, this.keys)) as Array<ScheduleInfo<T>>;
+  }
+
+  /** One schedule, or null. */
+  async getSchedule(name: string): Promise<ScheduleInfo<T> | null> {
+    return ((await getSchedules(this.client, this.name, this.keys, [name]))[0] as ScheduleInfo<T> | undefined) ?? null;
+  }
+
+  /** Stops a schedule firing; due times while it is paused are not made up for. UsageError if unknown. */
+  async pauseSchedule(name: string): Promise<ScheduleInfo<T>> {
+    return (await setSchedulePaused(this.client, this.name, this.keys, name, true)) as ScheduleInfo<T>;
+  }
+
+  /** Lets a paused schedule fire again, from its next due time on. UsageError if unknown. */
+  async resumeSchedule(name: string): Promise<ScheduleInfo<T>> {
+    return (await setSchedulePaused(this.client, this.name, this.keys, name, false)) as ScheduleInfo<T>;
+  }
+
+  /** Deletes a schedule (the tasks it published stay); resolves to whether it existed. */
+  async deleteSchedule(name: string): Promise<boolean> {
+    return deleteSchedule(this.client, this.keys, name);
   }
 
   async close(): Promise<void> {

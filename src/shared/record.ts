@@ -30,6 +30,12 @@ export interface StoredOpts {
   t?: number;
   /** priority (-100..100; absent: 0) */
   p?: number;
+  /** schedule that published the task (set by fire-16.lua) */
+  sn?: string;
+  /** due time (ms) of that schedule's fire */
+  sd?: number;
+  /** fair group */
+  g?: string;
 }
 
 export interface TaskRecord<T = unknown> {
@@ -50,9 +56,10 @@ export function validateTaskName(name: string): string {
   return name;
 }
 
-export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, priority = 0): string {
+export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, priority = 0, group = ''): string {
   const o: StoredOpts = {};
   if (priority !== 0) o.p = priority;
+  if (group !== '') o.g = group;
   if (backoff) {
     o.bt = backoff.type === 'fixed' ? 'f' : 'e';
     o.bd = backoff.delay;

@@ -7,6 +7,7 @@ import { formatDuration } from './duration.js';
 import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
+import { Scheduler } from './scheduler.js';
 import { pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
 import { VERSION } from './version.js';
 
@@ -22,6 +23,10 @@ export interface Task<T = unknown> {
   publishedAt: number;
   /** -100..100; higher ran first. */
   priority: number;
+  /** The fair group it was published in ("" for none). */
+  group: string;
+  /** Set when a schedule published the task: its name and the due time (ms) this run is for. */
+  schedule?: { name: string; due: number };
 }
 
 export interface HandlerContext {
@@ -63,6 +68,8 @@ export interface WorkerOptions {
    * with SIGKILL 5 s after SIGTERM).
    */
   timeoutGraceMs?: number;
+  /** Fire the schedules of these queues (default true; any number of workers may: each due time fires once). */
+  schedules?: boolean;
 }
 
 export interface WorkerEvents<T> {
@@ -174,6 +181,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private slotWaiters: Array<() => void> = [];
   private blockLoopDone: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly scheduler: Scheduler | undefined;
 
   constructor(
     queues: string | string[],
@@ -203,6 +211,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     registerScripts(this.client);
     // untilClosed() adds a listener per call in flight (progress reports can be many at once).
     this.client.setMaxListeners(0);
+    if (opts.schedules !== false) {
+      this.scheduler = new Scheduler(this.url, this.queues, { name: `redtask:worker:${this.id}:scheduler`, onError: (err) => this.report(err) });
+    }
   }
 
   /** The URL with its password hidden. */
@@ -228,6 +239,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.blockLoopDone = this.blockLoop();
     await this.tick();
     this.scheduleTick();
+    this.scheduler?.start();
     this.emit('ready');
     this.kick();
   }
@@ -363,7 +375,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private lostTask(queue: string, id: string): Task<T> {
-    return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0, priority: 0 };
+    return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0, priority: 0, group: '' };
   }
 
   private startTask(queue: string, e: string, token: string): void {
@@ -385,7 +397,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       maxAttempts: rec.maxAttempts,
       publishedAt: rec.publishedAt,
       priority: rec.opts.p ?? 0,
+      group: rec.opts.g ?? '',
     };
+    if (rec.opts.sn !== undefined) task.schedule = { name: rec.opts.sn, due: rec.opts.sd ?? 0 };
     const now = Date.now();
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined };
     const key = `${queue}\0${rec.id}`;
@@ -654,6 +668,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private async doClose(graceMs: number): Promise<void> {
     this.accepting = false;
+    await this.scheduler?.stop();
     this.idleWake?.();
     this.blocker?.disconnect();
     const until = Date.now() + graceMs;

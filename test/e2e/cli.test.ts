@@ -287,6 +287,23 @@ describe('cancellation (end to end)', () => {
   });
 });
 
+describe('fair groups (end to end)', () => {
+  it('--group serves a small tenant between the tasks of a big one', async () => {
+    const big = Array.from({ length: 300 }, (_, i) => `big-${i}`).join('\n');
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'groups-cli', '--group', 'big'], { input: `${big}\n` })).code).toBe(0);
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'groups-cli', '--group', 'small', 'small-1', 'small-2'])).code).toBe(0);
+    const bad = await runCli('task-publish', ['--redis', redis.url, '-q', 'groups-cli', '--group', 'no spaces', 'x']);
+    expect(bad.code).toBe(2);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'groups-cli']);
+    workers.push(w);
+    await waitFor(() => w.stdout().includes('Task processed: small-2'), 10_000, 'small tenant served');
+    const lines = w.stdout().trim().split('\n');
+    expect(lines.indexOf('Task processed: small-2')).toBeLessThan(6);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

@@ -82,28 +82,69 @@ local function rt_prio_score(p, id)
   return string.format('%.0f', -p * 10000000000000 + tonumber(id))
 end
 
--- Puts a record back among the waiting tasks: at the front (next to run) or the back of its
--- priority (a prioritized task simply takes its place by id again).
-local function rt_requeue(waitKey, prioKey, dataKey, id, e, front)
-  local p = rt_priority(e)
-  if p ~= 0 then
-    redis.call('ZADD', prioKey, rt_prio_score(p, id), id)
-    redis.call('HSET', dataKey, id, e)
+-- The group of a record ("" when it has none), from its options.
+local function rt_group(e)
+  local opts = string.match(e, '^%d+|%d+|%d+|%d+|[^|]*|([^|]*)|')
+  if not opts or opts == '' then return '' end
+  return string.match(opts, '"g":"([^"]*)"') or ''
+end
+
+-- Fair groups: grouped tasks wait in the groups ZSET scored by a virtual time. A group's next
+-- task is scored one past the later of its own last score and the virtual time (the score of
+-- the task taken last), so every group gets one turn per round however many tasks it queued.
+local function rt_group_score(Q, group, front)
+  local vt = tonumber(redis.call('HGET', Q.meta, 'vt') or '0')
+  if front then return vt end
+  local s = math.max(tonumber(redis.call('HGET', Q.gstate, group) or '0'), vt) + 1
+  redis.call('HSET', Q.gstate, group, s)
+  return s
+end
+
+-- Adds a record to the waiting tasks: by group, by priority, or to the list (front or back).
+-- Q holds the queue's keys (wait, prio, data, groups, gstate, meta).
+local function rt_enqueue(Q, id, e, priority, group, front)
+  if group ~= '' then
+    redis.call('ZADD', Q.groups, rt_group_score(Q, group, front), id)
+    redis.call('HSET', Q.data, id, e)
+  elseif priority ~= 0 then
+    redis.call('ZADD', Q.prio, rt_prio_score(priority, id), id)
+    redis.call('HSET', Q.data, id, e)
   elseif front then
-    redis.call('RPUSH', waitKey, e)
+    redis.call('RPUSH', Q.wait, e)
   else
-    redis.call('LPUSH', waitKey, e)
+    redis.call('LPUSH', Q.wait, e)
   end
 end
 
+-- Puts a record back among the waiting tasks, keeping its group and priority.
+local function rt_requeue(Q, id, e, front)
+  rt_enqueue(Q, id, e, rt_priority(e), rt_group(e), front)
+end
+
 -- Takes up to `count` prioritized tasks with scores in [min, max], best first.
-local function rt_take_prio(prioKey, dataKey, min, max, count)
-  local ids = redis.call('ZRANGEBYSCORE', prioKey, min, max, 'LIMIT', 0, count)
+local function rt_take_prio(Q, min, max, count)
+  local ids = redis.call('ZRANGEBYSCORE', Q.prio, min, max, 'LIMIT', 0, count)
   local out = {}
   if #ids == 0 then return out end
-  redis.call('ZREM', prioKey, unpack(ids))
-  local els = redis.call('HMGET', dataKey, unpack(ids))
-  redis.call('HDEL', dataKey, unpack(ids))
+  redis.call('ZREM', Q.prio, unpack(ids))
+  local els = redis.call('HMGET', Q.data, unpack(ids))
+  redis.call('HDEL', Q.data, unpack(ids))
+  for i = 1, #ids do
+    if els[i] then out[#out + 1] = els[i] end
+  end
+  return out
+end
+
+-- Takes up to `count` grouped tasks, round robin across groups, and advances the virtual time.
+local function rt_take_groups(Q, count)
+  local popped = redis.call('ZPOPMIN', Q.groups, count)
+  local out = {}
+  if #popped == 0 then return out end
+  local ids = {}
+  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+  redis.call('HSET', Q.meta, 'vt', popped[#popped])
+  local els = redis.call('HMGET', Q.data, unpack(ids))
+  redis.call('HDEL', Q.data, unpack(ids))
   for i = 1, #ids do
     if els[i] then out[#out + 1] = els[i] end
   end
@@ -111,16 +152,16 @@ local function rt_take_prio(prioKey, dataKey, min, max, count)
 end
 
 -- Moves up to `limit` delayed tasks whose due time has come to the back of the queue.
-local function rt_promote(delayedKey, dataKey, waitKey, prioKey, now, limit)
-  local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, limit)
+local function rt_promote(Q, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', Q.delayed, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
-  redis.call('ZREM', delayedKey, unpack(due))
-  local els = redis.call('HMGET', dataKey, unpack(due))
-  redis.call('HDEL', dataKey, unpack(due))
+  redis.call('ZREM', Q.delayed, unpack(due))
+  local els = redis.call('HMGET', Q.data, unpack(due))
+  redis.call('HDEL', Q.data, unpack(due))
   local promoted = 0
   for i = 1, #due do
     if els[i] then
-      rt_requeue(waitKey, prioKey, dataKey, due[i], els[i], false)
+      rt_requeue(Q, due[i], els[i], false)
       promoted = promoted + 1
     end
   end

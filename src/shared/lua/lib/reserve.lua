@@ -11,11 +11,13 @@
 -- workers; rateMax/rateWindow caps the tasks started per window (a counter that expires with
 -- the window). When a limit holds tasks back, the marker member "d" gets the time the window
 -- ends, so that an idle worker comes back then.
-local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, delayedKey, dataKey, prioKey, rateKey, cfg, now, leaseMs, count, token, retry)
+-- Q holds the queue's keys: wait, active, lease, marker, corrupt, delayed, data, prio, rate,
+-- groups, gstate, meta.
+local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
   local out = {}
   if retry then
     local prefix = token .. '|'
-    local all = redis.call('HGETALL', activeKey)
+    local all = redis.call('HGETALL', Q.active)
     for i = 2, #all, 2 do
       if string.sub(all[i], 1, #prefix) == prefix then out[#out + 1] = string.sub(all[i], #prefix + 1) end
     end
@@ -23,35 +25,50 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
   end
   if cfg.paused then return out end
   if cfg.maxActive > 0 and count > 0 then
-    local room = cfg.maxActive - redis.call('HLEN', activeKey)
+    local room = cfg.maxActive - redis.call('HLEN', Q.active)
     if room < count then count = math.max(room, 0) end
   end
   local limitedByRate = false
   if cfg.rateMax > 0 and count > 0 then
-    local room = cfg.rateMax - tonumber(redis.call('GET', rateKey) or '0')
+    local room = cfg.rateMax - tonumber(redis.call('GET', Q.rate) or '0')
     if room < count then
       count = math.max(room, 0)
       limitedByRate = true
-      local ttl = redis.call('PTTL', rateKey)
+      local ttl = redis.call('PTTL', Q.rate)
       if ttl < 0 then
-        redis.call('PEXPIRE', rateKey, cfg.rateWindow)
+        redis.call('PEXPIRE', Q.rate, cfg.rateWindow)
         ttl = cfg.rateWindow
       end
-      redis.call('ZADD', markerKey, 'LT', now + ttl, 'd')
+      redis.call('ZADD', Q.marker, 'LT', now + ttl, 'd')
     end
   end
   if count <= 0 then return out end
-  rt_promote(delayedKey, dataKey, waitKey, prioKey, now, 1000)
-  -- Positive priorities first, then priority 0 (the list), then negative priorities.
-  local els = rt_take_prio(prioKey, dataKey, '-inf', '(0', count)
-  if #els < count then
-    local more = redis.call('RPOP', waitKey, count - #els)
-    if more then
+  rt_promote(Q, now, 1000)
+  -- Positive priorities first; then grouped and plain tasks (half of the slots each when both
+  -- wait, so neither starves the other); then negative priorities.
+  local els = rt_take_prio(Q, '-inf', '(0', count)
+  local need = count - #els
+  if need > 0 then
+    local fromGroups = 0
+    if redis.call('EXISTS', Q.groups) == 1 then
+      if need > 1 then fromGroups = math.floor(need / 2)
+      elseif redis.call('HINCRBY', Q.meta, 'turn', 1) % 2 == 0 then fromGroups = 1 end
+    end
+    local more = rt_take_groups(Q, fromGroups)
+    for i = 1, #more do els[#els + 1] = more[i] end
+    if #els < count then
+      more = redis.call('RPOP', Q.wait, count - #els)
+      if more then
+        for i = 1, #more do els[#els + 1] = more[i] end
+      end
+    end
+    if #els < count then
+      more = rt_take_groups(Q, count - #els)
       for i = 1, #more do els[#els + 1] = more[i] end
     end
     if #els < count then
-      local low = rt_take_prio(prioKey, dataKey, '(0', '+inf', count - #els)
-      for i = 1, #low do els[#els + 1] = low[i] end
+      more = rt_take_prio(Q, '(0', '+inf', count - #els)
+      for i = 1, #more do els[#els + 1] = more[i] end
     end
   end
   if #els == 0 then return out end
@@ -67,19 +84,19 @@ local function rt_reserve(waitKey, activeKey, leaseKey, markerKey, corruptKey, d
       lease[#lease + 1] = id
       out[#out + 1] = e
     else
-      redis.call('RPUSH', corruptKey, e)
+      redis.call('RPUSH', Q.corrupt, e)
     end
   end
   if #act > 0 then
-    redis.call('HSET', activeKey, unpack(act))
-    redis.call('ZADD', leaseKey, unpack(lease))
+    redis.call('HSET', Q.active, unpack(act))
+    redis.call('ZADD', Q.lease, unpack(lease))
     if cfg.rateMax > 0 then
       local taken = #act / 2
-      if redis.call('INCRBY', rateKey, taken) == taken then redis.call('PEXPIRE', rateKey, cfg.rateWindow) end
+      if redis.call('INCRBY', Q.rate, taken) == taken then redis.call('PEXPIRE', Q.rate, cfg.rateWindow) end
     end
   end
-  if #els == count and not limitedByRate and (redis.call('LLEN', waitKey) > 0 or redis.call('ZCARD', prioKey) > 0) then
-    redis.call('ZADD', markerKey, 0, 'm')
+  if #els == count and not limitedByRate and (redis.call('LLEN', Q.wait) > 0 or redis.call('EXISTS', Q.prio, Q.groups) > 0) then
+    redis.call('ZADD', Q.marker, 0, 'm')
   end
   return out
 end

@@ -9,11 +9,17 @@ KEYS[7] data     HASH   id -> record of delayed tasks
 KEYS[8] config   HASH   queue settings: paused, maxActive, rateMax, rateWindowMs (see rt_reserve)
 KEYS[9] prio     ZSET   id -> priority score of waiting tasks with a priority other than 0
 KEYS[10] rate    STRING tasks started in the current rate-limit window (expires with it)
+KEYS[11] meta    HASH   counters; vt (virtual time of fair groups), turn
+KEYS[12] groups  ZSET   id -> virtual-time score of waiting grouped tasks
+KEYS[13] gstate  HASH   group -> score of its last queued task
 ARGV[1] now (ms), ARGV[2] lease (ms), ARGV[3] count, ARGV[4] fencing token of this reservation,
 ARGV[5] "1" when this token is sent again after a lost reply (see rt_reserve), else "0"
 Returns the leased records, best first (none while the queue is paused, fewer when a limit holds).
 ]]
 --@include record
 --@include reserve
-return rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10],
-  rt_config(KEYS[8]), tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
+local Q = {
+  wait = KEYS[1], active = KEYS[2], lease = KEYS[3], marker = KEYS[4], corrupt = KEYS[5], delayed = KEYS[6],
+  data = KEYS[7], prio = KEYS[9], rate = KEYS[10], meta = KEYS[11], groups = KEYS[12], gstate = KEYS[13],
+}
+return rt_reserve(Q, rt_config(KEYS[8]), tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')

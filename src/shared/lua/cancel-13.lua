@@ -2,7 +2,7 @@
 KEYS[1] wait  KEYS[2] prio  KEYS[3] delayed  KEYS[4] active  KEYS[5] lease  KEYS[6] progress
 KEYS[7] data (id -> record)  KEYS[8] cancelled (ZSET id -> when)  KEYS[9] meta (counters)
 KEYS[10] config (retention: cancelled tasks are kept like dead ones)  KEYS[11] results
-KEYS[12] errors
+KEYS[12] errors  KEYS[13] groups (ZSET id -> score of waiting grouped tasks)
 ARGV[1] now, ARGV[2] task id, ARGV[3] the task's exact record when the caller found it in the
 wait list ("" otherwise; it must start with "<id>|")
 Returns the state the task was cancelled from ("waiting", "delayed" or "active"), or "" when it
@@ -24,7 +24,7 @@ if cur then
 elseif redis.call('ZREM', KEYS[3], id) == 1 then
   e = redis.call('HGET', KEYS[7], id)
   from = 'delayed'
-elseif redis.call('ZREM', KEYS[2], id) == 1 then
+elseif redis.call('ZREM', KEYS[2], id) == 1 or redis.call('ZREM', KEYS[13], id) == 1 then
   e = redis.call('HGET', KEYS[7], id)
   from = 'waiting'
 elseif ARGV[3] ~= '' and string.sub(ARGV[3], 1, #id + 1) == id .. '|' and redis.call('LREM', KEYS[1], 1, ARGV[3]) == 1 then

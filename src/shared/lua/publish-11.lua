@@ -8,10 +8,12 @@ KEYS[6] config   HASH   queue settings (maxWaiting)
 KEYS[7] prio     ZSET   id -> priority score, for tasks published with a priority other than 0
 KEYS[8] idem     HASH   idempotency key -> id of the task published with it
 KEYS[9] idemexp  ZSET   idempotency key -> when it stops counting (ms)
+KEYS[10] groups  ZSET   id -> virtual-time score of waiting grouped tasks (fair round robin)
+KEYS[11] gstate  HASH   group -> score of its last queued task
 ARGV[1] now (ms)
 ARGV[2] n, the number of tasks
-then 5 values per task: runAt (ms; <= now: now), priority (-100..100), idempotency key ("" for
-none), how long the key counts (ms), and the record's tail "<max>|<publishedAt>|<name>|<opts>|<data>"
+then 6 values per task: runAt (ms; <= now: now), priority (-100..100), group ("" for none),
+idempotency key ("" for none), how long the key counts (ms), and the record's tail "<max>|<publishedAt>|<name>|<opts>|<data>"
 (the script puts "<id>|0|" in front). A task whose key was used within the window is not created again: its
 position gets the first task's id.
 A delayed task sets the marker member "d" with its due time as score (kept at the earliest), so
@@ -23,9 +25,10 @@ exceeded (nothing is accepted then).
 --@include record
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local Q = { wait = KEYS[2], data = KEYS[5], prio = KEYS[7], groups = KEYS[10], gstate = KEYS[11], meta = KEYS[1] }
 local maxWaiting = tonumber(redis.call('HGET', KEYS[6], 'maxWaiting') or '0')
 if maxWaiting > 0 then
-  local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7])
+  local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[10])
   if waiting + n > maxWaiting then return {-1, waiting} end
 end
 
@@ -34,7 +37,7 @@ local reuse = {}      -- position -> existing id, or the earlier position (as a 
 local hasKeys = false
 local fresh = n
 for i = 0, n - 1 do
-  if ARGV[5 + i * 5] ~= '' then hasKeys = true break end
+  if ARGV[6 + i * 6] ~= '' then hasKeys = true break end
 end
 if hasKeys then
   local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 1000)
@@ -44,7 +47,7 @@ if hasKeys then
   end
   local inBatch = {}
   for i = 0, n - 1 do
-    local key = ARGV[5 + i * 5]
+    local key = ARGV[6 + i * 6]
     if key ~= '' then
       if inBatch[key] then
         reuse[i] = -inBatch[key] - 1
@@ -69,7 +72,7 @@ local batch = {}
 local pushed = 0
 local earliest = -1
 for i = 0, n - 1 do
-  local b = 3 + i * 5
+  local b = 3 + i * 6
   local r = reuse[i]
   if r then
     if type(r) == 'number' then ids[i + 1] = ids[-r] else ids[i + 1] = r end
@@ -77,20 +80,19 @@ for i = 0, n - 1 do
     local id = tostring(next)
     next = next + 1
     ids[i + 1] = id
-    local e = id .. '|0|' .. ARGV[b + 4]
+    local e = id .. '|0|' .. ARGV[b + 5]
     local runAt = tonumber(ARGV[b])
     local priority = tonumber(ARGV[b + 1])
-    if ARGV[b + 2] ~= '' then
-      redis.call('HSET', KEYS[8], ARGV[b + 2], id)
-      redis.call('ZADD', KEYS[9], now + tonumber(ARGV[b + 3]), ARGV[b + 2])
+    if ARGV[b + 3] ~= '' then
+      redis.call('HSET', KEYS[8], ARGV[b + 3], id)
+      redis.call('ZADD', KEYS[9], now + tonumber(ARGV[b + 4]), ARGV[b + 3])
     end
     if runAt > now then
       redis.call('ZADD', KEYS[4], runAt, id)
       redis.call('HSET', KEYS[5], id, e)
       if earliest < 0 or runAt < earliest then earliest = runAt end
-    elseif priority ~= 0 then
-      redis.call('ZADD', KEYS[7], rt_prio_score(priority, id), id)
-      redis.call('HSET', KEYS[5], id, e)
+    elseif priority ~= 0 or ARGV[b + 2] ~= '' then
+      rt_enqueue(Q, id, e, priority, ARGV[b + 2], false)
       pushed = pushed + 1
     else
       batch[#batch + 1] = e

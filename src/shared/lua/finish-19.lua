@@ -7,6 +7,8 @@ KEYS[13] config (retention settings and limits)  KEYS[14] progress (HASH id -> l
 KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
 KEYS[16] prio (ZSET id -> priority score of waiting prioritized tasks)
 KEYS[17] rate (STRING tasks started in the current rate-limit window)
+KEYS[18] groups (ZSET id -> virtual-time score of waiting grouped tasks)
+KEYS[19] gstate (HASH group -> score of its last queued task)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
@@ -25,6 +27,10 @@ The common case (completions) is done with one command per batch, not per task.
 --@include reserve
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
+local Q = {
+  wait = KEYS[1], active = KEYS[2], lease = KEYS[3], marker = KEYS[4], corrupt = KEYS[5], meta = KEYS[6],
+  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19],
+}
 local statuses = {}
 local completed, died, retried = 0, 0, 0
 local cfg = rt_config(KEYS[13])
@@ -59,7 +65,7 @@ if n > 0 then
           doneArgs[#doneArgs + 1] = id
         end
       elseif kind == 'q' then
-        rt_requeue(KEYS[1], KEYS[16], KEYS[7], id, e, true)
+        rt_requeue(Q, id, e, true)
         redis.call('ZADD', KEYS[4], 0, 'm')
       else
         local _, made = rt_head(e)
@@ -72,7 +78,7 @@ if n > 0 then
             redis.call('HSET', KEYS[7], id, e)
             redis.call('ZADD', KEYS[11], at, id)
           else
-            rt_requeue(KEYS[1], KEYS[16], KEYS[7], id, e, false)
+            rt_requeue(Q, id, e, false)
             redis.call('ZADD', KEYS[4], 0, 'm')
           end
         else
@@ -112,6 +118,5 @@ if n > 0 then
   if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
 end
 -- A paused or limited queue takes settlements but leases fewer (or no) new tasks.
-local got = rt_reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[11], KEYS[7], KEYS[16], KEYS[17],
-  cfg, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
+local got = rt_reserve(Q, cfg, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
 return {statuses, got}

@@ -4,6 +4,8 @@ KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] delayed  KE
 KEYS[7] dead  KEYS[8] meta  KEYS[9] errors  KEYS[10] workers  KEYS[11] winfo  KEYS[12] config
 KEYS[13] progress (HASH id -> last progress JSON; cleared for recovered tasks)
 KEYS[14] prio (ZSET id -> priority score of waiting prioritized tasks)
+KEYS[15] groups (ZSET id -> virtual-time score of waiting grouped tasks)
+KEYS[16] gstate (HASH group -> score of its last queued task)
 ARGV[1] now, ARGV[2] max tasks to move of each kind, ARGV[3] worker staleness (ms)
 Returns {recovered, promoted, dead, nextDue}: nextDue is the earliest lease deadline or due
 time still pending (ms), or -1 when there is none.
@@ -13,6 +15,9 @@ its last attempt it is dead-lettered with the error "lease expired".
 --@include record
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local Q = {
+  wait = KEYS[1], delayed = KEYS[5], data = KEYS[6], meta = KEYS[8], prio = KEYS[14], groups = KEYS[15], gstate = KEYS[16],
+}
 local recovered, promoted, died = 0, 0, 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
@@ -36,11 +41,11 @@ for _, id in ipairs(expired) do
       redis.call('ZADD', KEYS[7], now, id)
     else
       recovered = recovered + 1
-      rt_requeue(KEYS[1], KEYS[14], KEYS[6], id, e, true)
+      rt_requeue(Q, id, e, true)
     end
   end
 end
-promoted = rt_promote(KEYS[5], KEYS[6], KEYS[1], KEYS[14], now, limit)
+promoted = rt_promote(Q, now, limit)
 if recovered + promoted > 0 then redis.call('ZADD', KEYS[4], 0, 'm') end
 if recovered > 0 then redis.call('HINCRBY', KEYS[8], 'recovered', recovered) end
 if died > 0 then

@@ -1,0 +1,169 @@
+--[[ fire: handles one due time of a schedule, exactly once however many workers call it.
+A due time is accepted only when it is later than the last one handled (lastDue), so a
+due time that one worker handled is "already" handled for every other.
+KEYS[1] schedules   HASH  name -> JSON definition (rev, paused, overlap, priority)
+KEYS[2] schedtask   HASH  name -> record template "<max>|<name>|<opts>|<data>";
+                          "<name>|last" -> the record of the last task published, after "<id>|<made>|"
+                          (kept for the overlap check of skip and queue-one)
+KEYS[3] schedstate  HASH  name -> "<lastDue>|<lastId>|<fired>|<skipped>|<queued>|<lastFiredAt>"
+KEYS[4] schednext   ZSET  name -> next due time
+KEYS[5] meta (id sequence, published)  KEYS[6] wait  KEYS[7] prio  KEYS[8] data
+KEYS[9] marker (wakes an idle worker)  KEYS[10] config (maxWaiting)
+The overlap check looks the last published task up in KEYS[11] active, KEYS[12] delayed,
+KEYS[7] prio and KEYS[6] wait (pending) and in KEYS[13] completed, KEYS[14] dead and
+KEYS[15] cancelled (finished); KEYS[16] errors tells how many attempts it made (its record in
+the wait list carries that count). The wait list is searched (O(waiting)) only when the task is
+in none of the others.
+ARGV[1] now (ms), ARGV[2] schedule name, ARGV[3] rev of the definition the caller computed from
+ARGV[4] mode: f = fire the due time; s = skip it (missed, by the catch-up policy);
+        r = release the fire that queue-one deferred, if the previous task has finished
+ARGV[5] the due time (ms; unused by r), ARGV[6] the next due time after it (-1: none)
+Returns {status, task id or "", lastDue}. status:
+  fired     a task was published (f, r)
+  skipped   overlap policy skip: the previous task is still pending; or the queue is full
+  deferred  overlap policy queue-one: published once the previous task has finished
+  missed    (s) recorded as handled
+  already   the due time, or a later one, was handled before (lastDue says which)
+  idle      (r) nothing deferred, or the previous task is still pending
+  paused, gone (no such schedule), stale (the definition changed: compute again)
+The task's options get "sn" (schedule name) and "sd" (due time), so its handler knows both.
+]]
+--@include record
+local now = ARGV[1]
+local name = ARGV[2]
+local mode = ARGV[4]
+local raw = redis.call('HGET', KEYS[1], name)
+if not raw then
+  redis.call('ZREM', KEYS[4], name)
+  return {'gone', '', 0}
+end
+local def = cjson.decode(raw)
+if def.rev ~= ARGV[3] then return {'stale', '', 0} end
+if def.paused then
+  redis.call('ZREM', KEYS[4], name)
+  return {'paused', '', 0}
+end
+
+local lastDue, lastId, fired, skipped, queued, lastAt = 0, '', 0, 0, 0, 0
+local st = redis.call('HGET', KEYS[3], name)
+if st then
+  local a, b, c, d, e, f = string.match(st, '^(%-?%d+)|(%d*)|(%d+)|(%d+)|(%-?%d+)|(%d+)$')
+  if a then
+    lastDue, lastId, fired, skipped, queued, lastAt = tonumber(a), b, tonumber(c), tonumber(d), tonumber(e), tonumber(f)
+  end
+end
+
+local function n2s(x)
+  return string.format('%.0f', x)
+end
+
+local function save()
+  redis.call('HSET', KEYS[3], name, n2s(lastDue) .. '|' .. lastId .. '|' .. n2s(fired) .. '|' .. n2s(skipped) .. '|' .. n2s(queued) .. '|' .. n2s(lastAt))
+end
+
+-- Is the last task published still waiting, delayed or running?
+local function pending()
+  if lastId == '' then return false end
+  if redis.call('HEXISTS', KEYS[11], lastId) == 1 then return true end
+  if redis.call('ZSCORE', KEYS[12], lastId) or redis.call('ZSCORE', KEYS[7], lastId) then return true end
+  if redis.call('ZSCORE', KEYS[13], lastId) or redis.call('ZSCORE', KEYS[14], lastId) or redis.call('ZSCORE', KEYS[15], lastId) then
+    return false
+  end
+  local tail = redis.call('HGET', KEYS[2], name .. '|last')
+  if not tail then return false end
+  local made = 0
+  local errs = redis.call('HGET', KEYS[16], lastId)
+  if errs then
+    local ok, list = pcall(cjson.decode, errs)
+    if ok and type(list) == 'table' then made = #list end
+  end
+  return redis.call('LPOS', KEYS[6], lastId .. '|' .. made .. '|' .. tail) ~= false
+end
+
+local function full()
+  local maxWaiting = tonumber(redis.call('HGET', KEYS[10], 'maxWaiting') or '0') or 0
+  return maxWaiting > 0 and redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) >= maxWaiting
+end
+
+-- Publishes one task from the template, tagged with the schedule and the due time.
+local function publish(due)
+  local tpl = redis.call('HGET', KEYS[2], name)
+  if not tpl then return '' end
+  local max, tname, opts = string.match(tpl, '^(%d+)|([^|]*)|([^|]*)|')
+  if not max then return '' end
+  local data = string.sub(tpl, #max + #tname + #opts + 4)
+  local tag = '"sn":"' .. name .. '","sd":' .. due
+  if opts == '' then opts = '{' .. tag .. '}' else opts = string.sub(opts, 1, -2) .. ',' .. tag .. '}' end
+  local tail = max .. '|' .. now .. '|' .. tname .. '|' .. opts .. '|' .. data
+  local id = tostring(redis.call('HINCRBY', KEYS[5], 'seq', 1))
+  local e = id .. '|0|' .. tail
+  local p = tonumber(def.priority) or 0
+  if p ~= 0 then
+    redis.call('ZADD', KEYS[7], rt_prio_score(p, id), id)
+    redis.call('HSET', KEYS[8], id, e)
+  else
+    redis.call('LPUSH', KEYS[6], e)
+  end
+  redis.call('HINCRBY', KEYS[5], 'published', 1)
+  redis.call('ZADD', KEYS[9], 0, 'm')
+  if def.overlap ~= 'allow' then
+    redis.call('HSET', KEYS[2], name .. '|last', tail)
+  end
+  lastId = id
+  lastAt = tonumber(now)
+  fired = fired + 1
+  return id
+end
+
+if mode == 'r' then
+  if queued <= 0 or pending() then return {'idle', '', lastDue} end
+  local status, id = 'skipped', ''
+  if full() then
+    skipped = skipped + 1
+  else
+    id = publish(n2s(queued))
+    status = 'fired'
+  end
+  queued = 0
+  save()
+  return {status, id, lastDue}
+end
+
+local due = tonumber(ARGV[5])
+if due <= lastDue then return {'already', '', lastDue} end
+lastDue = due
+local status, id = 'missed', ''
+if mode == 'f' then
+  if def.overlap ~= 'allow' and pending() then
+    if def.overlap == 'queue-one' then
+      -- One fire waits at most: a newer overlapping one replaces it.
+      if queued > 0 then skipped = skipped + 1 end
+      queued = due
+      status = 'deferred'
+    else
+      skipped = skipped + 1
+      status = 'skipped'
+    end
+  else
+    -- A fire still deferred is superseded by this newer one.
+    if queued > 0 then
+      skipped = skipped + 1
+      queued = 0
+    end
+    if full() then
+      skipped = skipped + 1
+      status = 'skipped'
+    else
+      id = publish(ARGV[5])
+      status = 'fired'
+    end
+  end
+end
+save()
+local nextDue = tonumber(ARGV[6])
+if nextDue >= 0 then
+  redis.call('ZADD', KEYS[4], nextDue, name)
+else
+  redis.call('ZREM', KEYS[4], name)
+end
+return {status, id, lastDue}

@@ -1,0 +1,461 @@
+import { randomBytes } from 'node:crypto';
+import { CronExpressionParser } from 'cron-parser';
+import type { Redis } from 'ioredis';
+import { UsageError } from './errors.js';
+import { QUEUES_KEY, type QueueKeys } from './keys.js';
+import { type Backoff, DEFAULT_ATTEMPTS, encodeOpts, parseBackoff, validateTaskName } from './record.js';
+import { runScript, scriptKeys } from './scripts.js';
+
+/**
+ * Recurring tasks. A schedule is a definition in Redis (cron expression or fixed interval, the
+ * task to publish, policies); its due times are computed from the definition by whichever
+ * worker looks, never chained from one fire to the next, so a lost "next fire" entry or a full
+ * restart cannot stop it. The fire script (fire-16.lua) handles each due time once: it accepts
+ * a due time only if it is later than the last one handled.
+ */
+
+export type OverlapPolicy = 'allow' | 'skip' | 'queue-one';
+export type CatchUpPolicy = 'none' | 'latest' | 'all';
+
+export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['allow', 'skip', 'queue-one'];
+export const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ['none', 'latest', 'all'];
+
+/** A fire at most this late is on time, not missed, whatever the catch-up policy. */
+export const ON_TIME_MS = 5000;
+/** The most missed fires the policy `all` makes up for at once (the most recent ones). */
+export const MAX_CATCH_UP = 1000;
+export const DEFAULT_CATCH_UP_WINDOW_MS = 86_400_000;
+const MIN_EVERY_MS = 1000;
+const MAX_EVERY_MS = 366 * 86_400_000;
+
+export interface ScheduleOptions {
+  /** A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first). */
+  cron?: string;
+  /** A fixed interval in ms (at least 1,000): fires at creation + k·every, k = 1, 2, ... */
+  every?: number;
+  /** IANA time zone the cron expression is read in (default UTC). */
+  tz?: string;
+  /** Task name (picks the handler in a handler module). */
+  name?: string;
+  /** Attempts per fired task (default 3). */
+  attempts?: number;
+  /** Backoff between attempts of a fired task. */
+  backoff?: Backoff | string;
+  /** Longest time one attempt may run, ms. */
+  timeout?: number;
+  /** -100..100, default 0. */
+  priority?: number;
+  /**
+   * When a due time comes while the previous fired task is still waiting, delayed or running:
+   * allow (default) publishes anyway; skip drops this fire; queue-one keeps one fire that is
+   * published once the previous task has finished (later overlapping fires replace it).
+   */
+  overlap?: OverlapPolicy;
+  /**
+   * Due times more than 5 s late (workers were down, or Redis was): none drops them; latest
+   * (default) fires once for the most recent one if it lies within the window; all fires each
+   * one within the window (at most 1,000, the most recent).
+   */
+  catchUp?: CatchUpPolicy;
+  /** How far back missed due times are made up for, ms (default 24 h). */
+  catchUpWindowMs?: number;
+}
+
+/** The definition as stored (JSON in the schedules HASH). `rev` comes first: Lua reads it with a pattern. */
+export interface StoredSchedule {
+  rev: string;
+  cron?: string;
+  every?: number;
+  tz?: string;
+  /** every: due times are anchor + k·every, k >= 1. */
+  anchor: number;
+  /** Only due times after this count (creation, a change of timing, a resume). */
+  since: number;
+  overlap: OverlapPolicy;
+  catchUp: CatchUpPolicy;
+  window: number;
+  paused: boolean;
+  priority: number;
+  taskName: string;
+  attempts: number;
+  timeout?: number;
+  backoff?: Backoff;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What a schedule does and where it stands. */
+export interface ScheduleInfo<T = unknown> {
+  name: string;
+  queue: string;
+  cron?: string;
+  every?: number;
+  tz?: string;
+  data: T;
+  taskName: string;
+  attempts: number;
+  priority: number;
+  timeout?: number;
+  backoff?: Backoff;
+  overlap: OverlapPolicy;
+  catchUp: CatchUpPolicy;
+  catchUpWindowMs: number;
+  paused: boolean;
+  /** The next due time (ms), or null when paused or when the expression has no further date. */
+  next: number | null;
+  /** The last due time handled (fired, skipped or missed), or null. */
+  lastDue: number | null;
+  /** The id of the last task this schedule published, or null. */
+  lastTaskId: string | null;
+  /** Tasks published. */
+  fired: number;
+  /** Due times dropped by the overlap policy, or because the queue was full. */
+  skipped: number;
+  /** queue-one: the due time of the fire waiting for the previous task to finish, or null. */
+  deferred: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The fire state (schedstate HASH): "<lastDue>|<lastId>|<fired>|<skipped>|<queued>|<lastFiredAt>". */
+export interface ScheduleState {
+  lastDue: number;
+  lastId: string;
+  fired: number;
+  skipped: number;
+  queued: number;
+  lastFiredAt: number;
+}
+
+export function parseState(raw: string | null | undefined): ScheduleState {
+  const m = raw ? /^(-?\d+)\|(\d*)\|(\d+)\|(\d+)\|(-?\d+)\|(\d+)$/.exec(raw) : null;
+  if (!m) return { lastDue: 0, lastId: '', fired: 0, skipped: 0, queued: 0, lastFiredAt: 0 };
+  return { lastDue: Number(m[1]), lastId: m[2]!, fired: Number(m[3]), skipped: Number(m[4]), queued: Number(m[5]), lastFiredAt: Number(m[6]) };
+}
+
+const SCHEDULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export function validateScheduleName(name: string): string {
+  if (!SCHEDULE_NAME.test(name)) {
+    throw new UsageError(
+      `invalid schedule name ${JSON.stringify(name)}: use 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+export function validateTimeZone(tz: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw new UsageError(`unknown time zone ${JSON.stringify(tz)}: use an IANA name such as Europe/Berlin or UTC`);
+  }
+  return tz;
+}
+
+/** The due times of a schedule: pure arithmetic for `every`, cron-parser for `cron`. */
+export class Timing {
+  constructor(readonly spec: { cron?: string; every?: number; tz?: string; anchor: number }) {}
+
+  private cron(currentDate: number) {
+    return CronExpressionParser.parse(this.spec.cron!, { currentDate, tz: this.spec.tz ?? 'UTC' });
+  }
+
+  /** The first due time strictly after t, or null when there is none. */
+  nextAfter(t: number): number | null {
+    const { every, anchor } = this.spec;
+    if (every !== undefined) return anchor + Math.max(1, Math.floor((t - anchor) / every) + 1) * every;
+    try {
+      return this.cron(t).next().getTime();
+    } catch {
+      return null;
+    }
+  }
+
+  /** The last due time at or before t, or null when there is none. */
+  latestAtOrBefore(t: number): number | null {
+    const { every, anchor } = this.spec;
+    if (every !== undefined) {
+      const k = Math.floor((t - anchor) / every);
+      return k >= 1 ? anchor + k * every : null;
+    }
+    try {
+      return this.cron(t + 1).prev().getTime();
+    } catch {
+      return null;
+    }
+  }
+
+  /** The due times in (lo, hi], ascending; when there are more than max, the latest max of them. */
+  between(lo: number, hi: number, max: number): number[] {
+    const out: number[] = [];
+    const { every, anchor } = this.spec;
+    if (every !== undefined) {
+      const kHi = Math.floor((hi - anchor) / every);
+      const kLo = Math.max(1, Math.floor((lo - anchor) / every) + 1, kHi - max + 1);
+      for (let k = kLo; k <= kHi; k++) out.push(anchor + k * every);
+      return out;
+    }
+    try {
+      const it = this.cron(hi + 1);
+      while (out.length < max) {
+        const d = it.prev().getTime();
+        if (d <= lo) break;
+        out.push(d);
+      }
+    } catch {
+      // No earlier date: what was found is all there is.
+    }
+    return out.reverse();
+  }
+}
+
+export interface FirePlan {
+  /** Due times to fire, ascending. */
+  fire: number[];
+  /** A missed due time to record as handled without firing (the latest one), when nothing fires. */
+  skip?: number;
+}
+
+/**
+ * What to do at `now` for a schedule whose due times up to `base` are handled: the due times
+ * in (base, now] that the catch-up policy keeps. One at most ON_TIME_MS late is never missed.
+ */
+export function planFires(timing: Timing, base: number, now: number, catchUp: CatchUpPolicy, windowMs: number): FirePlan {
+  const latest = timing.latestAtOrBefore(now);
+  if (latest === null || latest <= base) return { fire: [] };
+  if (catchUp === 'all') {
+    const fire = timing.between(Math.max(base, now - Math.max(windowMs, ON_TIME_MS)), now, MAX_CATCH_UP);
+    return fire.length > 0 ? { fire } : { fire: [], skip: latest };
+  }
+  const limit = catchUp === 'latest' ? Math.max(windowMs, ON_TIME_MS) : ON_TIME_MS;
+  return now - latest <= limit ? { fire: [latest] } : { fire: [], skip: latest };
+}
+
+interface Validated {
+  cron?: string;
+  every?: number;
+  tz?: string;
+  overlap: OverlapPolicy;
+  catchUp: CatchUpPolicy;
+  window: number;
+  priority: number;
+  taskName: string;
+  attempts: number;
+  timeout?: number;
+  backoff?: Backoff;
+  /** "<max>|<name>|<opts>|<data>": the fire script makes a record of it. */
+  template: string;
+}
+
+function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number, now: number): Validated {
+  const extra = opts as Record<string, unknown>;
+  if (extra.delay !== undefined || extra.runAt !== undefined) {
+    throw new UsageError('a schedule sets its own run times: delay and runAt do not apply to it');
+  }
+  if ((opts.cron === undefined) === (opts.every === undefined)) {
+    throw new UsageError('a schedule needs either a cron expression or an interval (every), not both');
+  }
+  let timing: Timing;
+  if (opts.cron !== undefined) {
+    if (opts.tz !== undefined) validateTimeZone(opts.tz);
+    try {
+      CronExpressionParser.parse(opts.cron, { tz: opts.tz ?? 'UTC', currentDate: now });
+    } catch (err) {
+      throw new UsageError(`invalid cron expression ${JSON.stringify(opts.cron)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    timing = new Timing({ cron: opts.cron, tz: opts.tz, anchor: now });
+    if (timing.nextAfter(now) === null) throw new UsageError(`cron expression ${JSON.stringify(opts.cron)} never fires`);
+  } else {
+    if (opts.tz !== undefined) throw new UsageError('a time zone applies to cron expressions only, not to an interval');
+    const every = opts.every!;
+    if (!Number.isInteger(every) || every < MIN_EVERY_MS || every > MAX_EVERY_MS) {
+      throw new UsageError(`invalid interval ${every}: use a whole number of ms from 1000 (1s) to 366 days`);
+    }
+  }
+  const overlap = opts.overlap ?? 'allow';
+  if (!OVERLAP_POLICIES.includes(overlap)) throw new UsageError(`invalid overlap policy ${JSON.stringify(overlap)}: use ${OVERLAP_POLICIES.join(', ')}`);
+  const catchUp = opts.catchUp ?? 'latest';
+  if (!CATCH_UP_POLICIES.includes(catchUp)) throw new UsageError(`invalid catch-up policy ${JSON.stringify(catchUp)}: use ${CATCH_UP_POLICIES.join(', ')}`);
+  const window = opts.catchUpWindowMs ?? DEFAULT_CATCH_UP_WINDOW_MS;
+  if (!Number.isInteger(window) || window < 0) throw new UsageError(`invalid catch-up window ${window}: use a whole number of ms >= 0`);
+  const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to 1000`);
+  const priority = opts.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < -100 || priority > 100) throw new UsageError(`invalid priority ${priority}: use a whole number from -100 to 100`);
+  if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
+    throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
+  }
+  const backoff = typeof opts.backoff === 'string' ? parseBackoff(opts.backoff) : opts.backoff;
+  const taskName = validateTaskName(opts.name ?? '');
+  const json = JSON.stringify(data === undefined ? null : data);
+  if (Buffer.byteLength(json) > maxPayloadBytes) {
+    throw new UsageError(`payload of ${Buffer.byteLength(json)} bytes is larger than the limit of ${maxPayloadBytes} bytes`);
+  }
+  return {
+    cron: opts.cron,
+    every: opts.every,
+    tz: opts.tz,
+    overlap,
+    catchUp,
+    window,
+    priority,
+    taskName,
+    attempts,
+    timeout: opts.timeout,
+    backoff,
+    template: `${attempts}|${taskName}|${encodeOpts(backoff, opts.timeout, priority)}|${json}`,
+  };
+}
+
+/** Reads a stored definition; throws when it is not one. */
+export function parseStored(raw: string): StoredSchedule {
+  const def = JSON.parse(raw) as StoredSchedule;
+  if (typeof def.rev !== 'string' || (def.cron === undefined) === (def.every === undefined) || typeof def.since !== 'number') {
+    throw new Error(`corrupt schedule definition: ${raw.slice(0, 80)}`);
+  }
+  return def;
+}
+
+function newRev(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** The definition as JSON, with rev first (fire-16.lua and schedule-3.lua rely on it). */
+function storeJson(def: StoredSchedule): string {
+  const { rev, ...rest } = def;
+  return JSON.stringify({ rev, ...rest });
+}
+
+/** Writes a definition if nobody changed the schedule since `expectedRev` was read. */
+async function casWrite(client: Redis, keys: QueueKeys, name: string, expectedRev: string, def: StoredSchedule, template: string, next: number): Promise<boolean> {
+  const res = await runScript(client, 'schedule', scriptKeys.schedule(keys), [name, expectedRev, storeJson(def), template, next]);
+  return res === 1;
+}
+
+/** Creates or changes a schedule. A change that keeps the timing keeps its phase and its pending catch-up. */
+export async function putSchedule(client: Redis, queue: string, keys: QueueKeys, name: string, data: unknown, opts: ScheduleOptions, maxPayloadBytes: number): Promise<ScheduleInfo> {
+  validateScheduleName(name);
+  const v = validate(data, opts, maxPayloadBytes, Date.now());
+  await client.sadd(QUEUES_KEY, queue);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const now = Date.now();
+    const raw = await client.hget(keys.schedules, name);
+    const cur = raw ? parseStored(raw) : undefined;
+    const same = cur !== undefined && cur.cron === v.cron && cur.every === v.every && cur.tz === v.tz;
+    const { template, ...fields } = v;
+    const def: StoredSchedule = {
+      rev: newRev(),
+      ...fields,
+      anchor: same ? cur.anchor : now,
+      since: same ? cur.since : now,
+      paused: cur?.paused ?? false,
+      createdAt: cur?.createdAt ?? now,
+      updatedAt: now,
+    };
+    // Same timing: the next-fire entry stays as it is (-2), so due times missed meanwhile are still made up for.
+    const next = def.paused ? -1 : same ? -2 : (new Timing(def).nextAfter(now) ?? -1);
+    if (await casWrite(client, keys, name, cur?.rev ?? '', def, template, next)) {
+      return (await getSchedules(client, queue, keys, [name]))[0]!;
+    }
+  }
+  throw new Error(`schedule ${name} is being changed by others at the same time; try again`);
+}
+
+/** Pauses (no fires, none made up for later) or resumes (from the next due time on) a schedule. */
+export async function setSchedulePaused(client: Redis, queue: string, keys: QueueKeys, name: string, paused: boolean): Promise<ScheduleInfo> {
+  validateScheduleName(name);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const raw = await client.hget(keys.schedules, name);
+    if (!raw) throw new UsageError(`no schedule ${JSON.stringify(name)} on queue ${queue}`);
+    const cur = parseStored(raw);
+    const now = Date.now();
+    let def: StoredSchedule;
+    let next: number;
+    if (paused) {
+      def = { ...cur, rev: newRev(), paused: true, updatedAt: now };
+      next = -1;
+    } else if (cur.paused) {
+      def = { ...cur, rev: newRev(), paused: false, since: now, updatedAt: now };
+      next = new Timing(def).nextAfter(now) ?? -1;
+    } else {
+      return (await getSchedules(client, queue, keys, [name]))[0]!;
+    }
+    if (await casWrite(client, keys, name, cur.rev, def, '', next)) return (await getSchedules(client, queue, keys, [name]))[0]!;
+  }
+  throw new Error(`schedule ${name} is being changed by others at the same time; try again`);
+}
+
+/** Deletes a schedule and its state; resolves to whether it existed. Tasks it published stay. */
+export async function deleteSchedule(client: Redis, keys: QueueKeys, name: string): Promise<boolean> {
+  validateScheduleName(name);
+  const res = await client
+    .multi()
+    .hdel(keys.schedules, name)
+    .hdel(keys.schedtask, name, `${name}|last`)
+    .hdel(keys.schedstate, name)
+    .zrem(keys.schednext, name)
+    .exec();
+  if (!res) throw new Error('deleteSchedule: transaction aborted');
+  for (const [err] of res) if (err) throw err;
+  return res[0]![1] === 1;
+}
+
+/** The schedules of a queue (all, or the named ones that exist), by name. */
+export async function getSchedules(client: Redis, queue: string, keys: QueueKeys, names?: string[]): Promise<ScheduleInfo[]> {
+  const res = await client
+    .multi()
+    .hgetall(keys.schedules)
+    .hgetall(keys.schedstate)
+    .zrange(keys.schednext, 0, -1, 'WITHSCORES')
+    .exec();
+  if (!res) throw new Error('schedules: transaction aborted');
+  for (const [err] of res) if (err) throw err;
+  const defs = res[0]![1] as Record<string, string>;
+  const states = res[1]![1] as Record<string, string>;
+  const nextRaw = res[2]![1] as string[];
+  const next = new Map<string, number>();
+  for (let i = 0; i < nextRaw.length; i += 2) next.set(nextRaw[i]!, Number(nextRaw[i + 1]));
+  const wanted = (names ?? Object.keys(defs)).filter((n) => defs[n] !== undefined).sort();
+  if (wanted.length === 0) return [];
+  const templates = await client.hmget(keys.schedtask, ...wanted);
+  return wanted.map((name, i) => {
+    const def = parseStored(defs[name]!);
+    const st = parseState(states[name]);
+    let nextDue: number | null = next.get(name) ?? null;
+    if (nextDue === null && !def.paused) nextDue = new Timing(def).nextAfter(Math.max(st.lastDue, def.since));
+    const tpl = templates[i] ?? '';
+    const m = /^\d+\|[^|]*\|[^|]*\|/.exec(tpl);
+    let data: unknown = null;
+    try {
+      data = m ? JSON.parse(tpl.slice(m[0].length)) : null;
+    } catch {
+      data = null;
+    }
+    return {
+      name,
+      queue,
+      cron: def.cron,
+      every: def.every,
+      tz: def.tz,
+      data,
+      taskName: def.taskName,
+      attempts: def.attempts,
+      priority: def.priority,
+      timeout: def.timeout,
+      backoff: def.backoff,
+      overlap: def.overlap,
+      catchUp: def.catchUp,
+      catchUpWindowMs: def.window,
+      paused: def.paused,
+      next: def.paused ? null : nextDue,
+      lastDue: st.lastDue > 0 ? st.lastDue : null,
+      lastTaskId: st.lastId || null,
+      fired: st.fired,
+      skipped: st.skipped,
+      deferred: st.queued > 0 ? st.queued : null,
+      createdAt: def.createdAt,
+      updatedAt: def.updatedAt,
+    };
+  });
+}
