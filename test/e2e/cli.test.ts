@@ -304,6 +304,26 @@ describe('fair groups (end to end)', () => {
   });
 });
 
+describe('delays (end to end)', () => {
+  it('--delay and --at hold a task until its time; a bad --at is a usage error', async () => {
+    const soon = new Date(Date.now() + 700).toISOString();
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--delay', '400ms', 'after-delay'])).code).toBe(0);
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--at', soon, 'at-time'])).code).toBe(0);
+    const m = await runCli('task-monitor', ['--redis', redis.url, '--once', '--json', '-q', 'delay-cli']);
+    expect(JSON.parse(m.stdout).queues[0]).toMatchObject({ waiting: 0, delayed: 2 });
+    const bad = await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--at', 'next tuesday', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid --at/);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'delay-cli']);
+    workers.push(w);
+    await waitFor(() => w.stdout().includes('Task processed: at-time'), 10_000, 'both ran');
+    expect(w.stdout()).toBe('Task processed: after-delay\nTask processed: at-time\n');
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(soon));
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {
