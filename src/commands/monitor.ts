@@ -5,6 +5,7 @@ import { validateQueueName } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+import { addScheduleCommands } from './schedules.js';
 import { render, renderLine, type QueueSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
@@ -128,6 +129,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           return ExitCode.ok;
         });
       });
+    addScheduleCommands(program, io, (a) => (action = a));
     program.parse(argv, { from: 'user' });
     return action ? await action() : ExitCode.ok;
   });

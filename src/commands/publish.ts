@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
+import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
 import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram } from './common.js';
 
 interface PublishOptions {
@@ -44,8 +45,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('--key-window <duration>', 'how long --key counts (default 24h)', durationArg)
       .option('--data-json', 'each task is a JSON value (the payload), not a string')
       .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
+    addScheduleOptions(program);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<PublishOptions>();
+    const sched = program.opts<PublishScheduleOptions>();
+    if (wantsSchedule(sched)) checkScheduleArgs(sched, program.args, opts);
     const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow, group: opts.group };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
@@ -61,6 +65,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         throw new UsageError(`${where}: not valid JSON (with --data-json each task is a JSON value): ${text.slice(0, 60)}`);
       }
     };
+    const schedData = wantsSchedule(sched) ? toData(program.args[0]!, 'argument 1') : undefined;
     validateQueueName(opts.queue);
     const { client } = await connectOnce(opts.redis, io.env, 'redtask:publish');
     const queue = new Queue(opts.queue, { connection: client });
@@ -68,6 +73,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       for (const id of ids) io.stdout.write(opts.json ? `${JSON.stringify({ id, queue: queue.name })}\n` : `${id}\n`);
     };
     try {
+      if (wantsSchedule(sched)) {
+        const task = { name: opts.name, attempts: opts.attempts, backoff: addOpts.backoff, timeout: opts.timeout, priority: opts.priority };
+        return await publishSchedule(io, queue, sched, schedData, task, Boolean(opts.json));
+      }
       const args = program.args;
       if (args.length > 0) {
         const data = args.map((a, i) => toData(a, `argument ${i + 1}`));

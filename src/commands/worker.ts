@@ -153,4 +153,5 @@ function attachLog(worker: Worker, log: (line: string) => void, c: ChalkInstance
   worker.on('lost', (t) => log(c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`)));
   worker.on('cancelled', (t) => log(c.yellow(`⊘ ${label(t)} cancelled: stopping it`)));
   worker.on('released', (t) => log(c.yellow(`↩ ${label(t)} handed back to the queue`)));
+  worker.on('scheduled', (queue, schedule, due, id) => log(`${c.cyan('⏱')} schedule ${schedule} published ${queue}#${id} for ${new Date(due).toISOString()}`));
 }

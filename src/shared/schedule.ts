@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import { UsageError } from './errors.js';
 import { QUEUES_KEY, type QueueKeys } from './keys.js';
@@ -27,6 +28,14 @@ export const MAX_CATCH_UP = 1000;
 export const DEFAULT_CATCH_UP_WINDOW_MS = 86_400_000;
 const MIN_EVERY_MS = 1000;
 const MAX_EVERY_MS = 366 * 86_400_000;
+
+let parser: typeof CronExpressionParser | undefined;
+
+/** cron-parser (with luxon) is loaded on first use: a program that reads no cron expression does not pay for it. */
+function cronParser(): typeof CronExpressionParser {
+  parser ??= (createRequire(import.meta.url)('cron-parser') as { CronExpressionParser: typeof CronExpressionParser }).CronExpressionParser;
+  return parser;
+}
 
 export interface ScheduleOptions {
   /** A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first). */
@@ -158,7 +167,7 @@ export class Timing {
   constructor(readonly spec: { cron?: string; every?: number; tz?: string; anchor: number }) {}
 
   private cron(currentDate: number) {
-    return CronExpressionParser.parse(this.spec.cron!, { currentDate, tz: this.spec.tz ?? 'UTC' });
+    return cronParser().parse(this.spec.cron!, { currentDate, tz: this.spec.tz ?? 'UTC' });
   }
 
   /** The first due time strictly after t, or null when there is none. */
@@ -232,6 +241,25 @@ export function planFires(timing: Timing, base: number, now: number, catchUp: Ca
   return now - latest <= limit ? { fire: [latest] } : { fire: [], skip: latest };
 }
 
+/** Field ranges of 5- and 6-field expressions, for the step check cron-parser leaves out. */
+const CRON_FIELDS: Record<number, Array<[string, number]>> = {
+  5: [['minute', 60], ['hour', 24], ['day of month', 31], ['month', 12], ['day of week', 8]],
+  6: [['second', 60], ['minute', 60], ['hour', 24], ['day of month', 31], ['month', 12], ['day of week', 8]],
+};
+
+/** cron-parser accepts a step longer than its field (e.g. "*\/61" minutes, which can only mean :00): refuse it. */
+function checkCronSteps(expr: string): void {
+  const fields = expr.trim().split(/\s+/);
+  const ranges = CRON_FIELDS[fields.length];
+  if (!ranges) return;
+  fields.forEach((field, i) => {
+    for (const m of field.matchAll(/\/(\d+)/g)) {
+      const [what, size] = ranges[i]!;
+      if (Number(m[1]) > size) throw new UsageError(`invalid cron expression ${JSON.stringify(expr)}: the ${what} step ${m[1]} is longer than the field (${size} values)`);
+    }
+  });
+}
+
 interface Validated {
   cron?: string;
   every?: number;
@@ -259,8 +287,9 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   let timing: Timing;
   if (opts.cron !== undefined) {
     if (opts.tz !== undefined) validateTimeZone(opts.tz);
+    checkCronSteps(opts.cron);
     try {
-      CronExpressionParser.parse(opts.cron, { tz: opts.tz ?? 'UTC', currentDate: now });
+      cronParser().parse(opts.cron, { tz: opts.tz ?? 'UTC', currentDate: now });
     } catch (err) {
       throw new UsageError(`invalid cron expression ${JSON.stringify(opts.cron)}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -270,7 +299,7 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
     if (opts.tz !== undefined) throw new UsageError('a time zone applies to cron expressions only, not to an interval');
     const every = opts.every!;
     if (!Number.isInteger(every) || every < MIN_EVERY_MS || every > MAX_EVERY_MS) {
-      throw new UsageError(`invalid interval ${every}: use a whole number of ms from 1000 (1s) to 366 days`);
+      throw new UsageError(`invalid interval ${every} ms: use a whole number of ms from 1000 (1s) to 366 days`);
     }
   }
   const overlap = opts.overlap ?? 'allow';

@@ -178,14 +178,14 @@ export class Scheduler {
   /** One fire-script call; resolves to the last due time handled, or null when the schedule changed or went away. */
   private async call(queue: string, name: string, known: Known, mode: FireMode, due: number, next: number): Promise<number | null> {
     const k = this.keys.get(queue)!;
-    const [status, id, lastDue] = (await runScript(this.client, 'fire', scriptKeys.fire(k), [Date.now(), name, known.rev, mode, due, next])) as [string, string, number];
+    const [status, id, lastDue, firedFor] = (await runScript(this.client, 'fire', scriptKeys.fire(k), [Date.now(), name, known.rev, mode, due, next])) as [string, string, number, number?];
     if (status === 'stale' || status === 'gone' || status === 'paused') {
       this.known.delete(`${queue}\0${name}`);
       // Read the new definition at once: a changed schedule may be due now.
       if (status === 'stale') this.again = true;
       return null;
     }
-    if (status === 'fired' && id) this.opts.onFire?.(queue, name, mode === 'r' ? 0 : due, id);
+    if (status === 'fired' && id) this.opts.onFire?.(queue, name, Number(firedFor ?? due), id);
     return Number(lastDue);
   }
 

@@ -85,6 +85,8 @@ export interface WorkerEvents<T> {
   /** Redis did not answer; the worker keeps retrying. */
   waiting: [attempt: number, delayMs: number, error: Error | undefined];
   ready: [];
+  /** This worker's scheduler published a schedule's task for a due time (another worker publishes the others). */
+  scheduled: [queue: string, schedule: string, due: number, id: string];
   warning: [message: string];
   error: [error: Error];
 }
@@ -212,7 +214,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // untilClosed() adds a listener per call in flight (progress reports can be many at once).
     this.client.setMaxListeners(0);
     if (opts.schedules !== false) {
-      this.scheduler = new Scheduler(this.url, this.queues, { name: `redtask:worker:${this.id}:scheduler`, onError: (err) => this.report(err) });
+      this.scheduler = new Scheduler(this.url, this.queues, {
+        name: `redtask:worker:${this.id}:scheduler`,
+        onError: (err) => this.report(err),
+        onFire: (queue, schedule, due, id) => this.emit('scheduled', queue, schedule, due, id),
+      });
     }
   }
 

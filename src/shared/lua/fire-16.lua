@@ -18,7 +18,7 @@ ARGV[1] now (ms), ARGV[2] schedule name, ARGV[3] rev of the definition the calle
 ARGV[4] mode: f = fire the due time; s = skip it (missed, by the catch-up policy);
         r = release the fire that queue-one deferred, if the previous task has finished
 ARGV[5] the due time (ms; unused by r), ARGV[6] the next due time after it (-1: none)
-Returns {status, task id or "", lastDue}. status:
+Returns {status, task id or "", lastDue, the due time the task is for (fired)}. status:
   fired     a task was published (f, r)
   skipped   overlap policy skip: the previous task is still pending; or the queue is full
   deferred  overlap policy queue-one: published once the previous task has finished
@@ -117,7 +117,7 @@ end
 
 if mode == 'r' then
   if queued <= 0 or pending() then return {'idle', '', lastDue} end
-  local status, id = 'skipped', ''
+  local status, id, d = 'skipped', '', queued
   if full() then
     skipped = skipped + 1
   else
@@ -126,7 +126,7 @@ if mode == 'r' then
   end
   queued = 0
   save()
-  return {status, id, lastDue}
+  return {status, id, lastDue, d}
 end
 
 local due = tonumber(ARGV[5])
@@ -166,4 +166,4 @@ if nextDue >= 0 then
 else
   redis.call('ZREM', KEYS[4], name)
 end
-return {status, id, lastDue}
+return {status, id, lastDue, due}
