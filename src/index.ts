@@ -19,5 +19,6 @@ export {
   RedisUnreachableError,
   QueueFullError,
   CorruptRecordError,
+  WaitTimeoutError,
   ExitCode,
 } from './shared/errors.js';

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import ora from 'ora';
 import { Option } from 'commander';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
@@ -20,6 +21,8 @@ interface PublishOptions {
   key?: string;
   keyWindow?: number;
   group?: string;
+  wait?: boolean;
+  waitTimeout?: number;
   dataJson?: boolean;
   json?: boolean;
 }
@@ -43,6 +46,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('-g, --group <name>', 'fair group (e.g. a tenant): groups are served round robin, so a flood in one cannot starve the others')
       .option('-k, --key <key>', 'idempotency key: publishing again with it (within --key-window) creates no second task and prints the first one\'s id')
       .option('--key-window <duration>', 'how long --key counts (default 24h)', durationArg)
+      .option('-w, --wait', 'wait until each task has ended and print its result; exit 1 unless all completed')
+      .option('--wait-timeout <duration>', 'with --wait: give up after this long (exit 1; the tasks stay queued)', durationArg)
       .option('--data-json', 'each task is a JSON value (the payload), not a string')
       .option('--json', 'print one JSON object per task ({"id","queue"}) instead of bare ids');
     addScheduleOptions(program);
@@ -50,7 +55,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     const opts = program.opts<PublishOptions>();
     const sched = program.opts<PublishScheduleOptions>();
     if (wantsSchedule(sched)) checkScheduleArgs(sched, program.args, opts);
-    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow, group: opts.group };
+    const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow, group: opts.group, notify: opts.wait };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
       const t = Date.parse(opts.at);
@@ -78,17 +83,61 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         return await publishSchedule(io, queue, sched, schedData, task, Boolean(opts.json));
       }
       const args = program.args;
+      const waited: string[] = [];
+      const out = opts.wait ? (ids: string[]) => waited.push(...ids) : print;
       if (args.length > 0) {
         const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
-        print(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
-        return ExitCode.ok;
+        out(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
+      } else if (io.stdin.isTTY) {
+        return await interactive(io, queue, addOpts, toData, print);
+      } else {
+        await piped(io, queue, addOpts, toData, out);
       }
-      if (io.stdin.isTTY) return await interactive(io, queue, addOpts, toData, print);
-      return await piped(io, queue, addOpts, toData, print);
+      return opts.wait ? await waitAll(io, queue, waited, opts) : ExitCode.ok;
     } finally {
       client.disconnect();
     }
   });
+}
+
+/**
+ * --wait: waits for each task to end (a spinner on a terminal), prints each result on stdout,
+ * and exits 0 when all completed, 1 otherwise.
+ */
+async function waitAll(io: Io, queue: Queue, ids: string[], opts: PublishOptions): Promise<number> {
+  const c = colorFor(io.stderr, io.env);
+  // A spinner on a terminal only; in a pipe it would be noise on stderr.
+  // (A pseudo-terminal without a size, columns 0, makes ora redraw without end: no spinner there.)
+  const tty = Boolean(io.stderr.isTTY) && ((io.stderr as NodeJS.WriteStream).columns ?? 0) > 0;
+  const spinner = ora({ stream: io.stderr as NodeJS.WriteStream, isEnabled: tty, isSilent: !tty, discardStdin: false, color: io.env.NO_COLOR === undefined ? 'cyan' : undefined });
+  const until = opts.waitTimeout !== undefined ? Date.now() + opts.waitTimeout : undefined;
+  let code: number = ExitCode.ok;
+  try {
+    for (const id of ids) {
+      spinner.start(`waiting for ${queue.name}#${id}`);
+      const timeoutMs = until === undefined ? undefined : Math.max(0, until - Date.now());
+      const t = await queue.waitFor(id, { timeoutMs });
+      spinner.stop();
+      if (!t) {
+        io.stderr.write(`${c.red(`${queue.name}#${id} is unknown (or no longer retained)`)}\n`);
+        code = ExitCode.failed;
+      } else if (t.state === 'completed') {
+        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queue.name, state: t.state, result: t.result ?? null })}\n`);
+        else {
+          const text = typeof t.result === 'string' ? t.result : JSON.stringify(t.result ?? null);
+          io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+        }
+      } else {
+        const last = t.errors.at(-1)?.error;
+        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queue.name, state: t.state, error: last ?? null })}\n`);
+        io.stderr.write(`${c.red(`${queue.name}#${id} ${t.state === 'dead' ? `failed after ${t.errors.length} attempt(s)` : t.state}${last ? `: ${last}` : ''}`)}\n`);
+        code = ExitCode.failed;
+      }
+    }
+  } finally {
+    spinner.stop();
+  }
+  return code;
 }
 
 /** One task per line from a pipe, sent in batches; a bad line stops the run with its line number. */

@@ -33,6 +33,11 @@ export class QueueFullError extends RedtaskError {
   override name = 'QueueFullError';
 }
 
+/** waitFor gave up: the task had not ended within the timeout. */
+export class WaitTimeoutError extends RedtaskError {
+  override name = 'WaitTimeoutError';
+}
+
 /** A stored record could not be decoded. */
 export class CorruptRecordError extends RedtaskError {
   override name = 'CorruptRecordError';

@@ -17,6 +17,11 @@ export function statsKey(queue: string, second: number): string {
   return `rt:{${queue}}:stats:${second}`;
 }
 
+/** The pub/sub channel on which the outcome of tasks published with `notify` is announced. */
+export function eventsChannel(queue: string): string {
+  return `rt:{${queue}}:events`;
+}
+
 /** The global set of queue names (outside any queue's slot; written with plain commands). */
 export const QUEUES_KEY = 'rt:queues';
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { QueueFullError, UsageError } from './errors.js';
-import { QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
+import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
+import { eventsChannel, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
@@ -44,6 +44,8 @@ export interface AddOptions {
    * flood cannot starve the others. 1-64 letters, digits, '.', '_', ':' or '-'.
    */
   group?: string;
+  /** Announce how the task ends on the queue's events channel, for `waitFor` (task-publish --wait). */
+  notify?: boolean;
 }
 
 /** How long an idempotency key counts when no window is given. */
@@ -225,7 +227,7 @@ export class Queue<T = unknown> {
     if (group !== '' && !/^[A-Za-z0-9._:-]{1,64}$/.test(group)) {
       throw new UsageError(`invalid group ${JSON.stringify(group)}: 1-64 letters, digits, '.', '_', ':' or '-'`);
     }
-    return [runAt, priority, group, key, window, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority, group)}|${json}`];
+    return [runAt, priority, group, key, window, `${attempts}|${now}|${validateTaskName(opts.name ?? '')}|${encodeOpts(backoff, opts.timeout, priority, group, opts.notify)}|${json}`];
   }
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */
@@ -277,6 +279,17 @@ export class Queue<T = unknown> {
 
   /** One task in whatever state it is, or null when it is unknown (or no longer retained). */
   async getTask(id: string): Promise<TaskInfo<T> | null> {
+    // A waiting task is found by a list scan that is not atomic with the other look-ups: when a
+    // worker takes the task in between, it is found on the next round.
+    for (let round = 0; round < 3; round++) {
+      const found = await this.lookUp(id);
+      if (found !== undefined) return found;
+    }
+    return null;
+  }
+
+  /** One look-up of a task: the task, null when it is nowhere, undefined when it may have moved. */
+  private async lookUp(id: string): Promise<TaskInfo<T> | null | undefined> {
     const k = this.keys;
     const res = await this.client
       .multi()
@@ -317,7 +330,10 @@ export class Queue<T = unknown> {
     }
     // Waiting tasks are list elements: scan (admin use; O(waiting)).
     const hit = await this.findWaiting(id);
-    return hit ? info(hit, 'waiting') : null;
+    if (hit) return info(hit, 'waiting');
+    // Not found: unknown, unless it left the list during the scan (then it was active by now).
+    const seq = Number((await this.client.hget(k.meta, 'seq')) ?? 0);
+    return /^\d+$/.test(id) && Number(id) <= seq && Number(id) > 0 ? undefined : null;
   }
 
   /**
@@ -334,6 +350,43 @@ export class Queue<T = unknown> {
       const [c, f] = v as Array<string | null>;
       return { second: last - seconds + 1 + i, completed: num(c), failed: num(f) };
     });
+  }
+
+  /**
+   * Resolves when the task has ended: completed, dead or cancelled (a retry is not an end).
+   * Listens on the queue's events channel (tasks published with `notify` are announced there)
+   * and also looks every `checkEveryMs`, so a missed announcement only delays the answer.
+   * Resolves to null when the task is unknown (or no longer retained), and throws
+   * WaitTimeoutError after `timeoutMs`.
+   */
+  async waitFor(id: string, opts: { timeoutMs?: number; checkEveryMs?: number } = {}): Promise<TaskInfo<T> | null> {
+    const sub = this.client.duplicate({ lazyConnect: true });
+    sub.on('error', () => undefined);
+    let wake: (() => void) | undefined;
+    sub.on('message', (_channel: string, message: string) => {
+      if (message.startsWith(`${id} `)) wake?.();
+    });
+    const until = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
+    try {
+      await sub.connect();
+      await sub.subscribe(eventsChannel(this.name));
+      for (;;) {
+        const t = await this.getTask(id);
+        if (!t) return null;
+        if (t.state === 'completed' || t.state === 'dead' || t.state === 'cancelled') return t;
+        const left = until - Date.now();
+        if (left <= 0) throw new WaitTimeoutError(`task ${this.name}#${id} is still ${t.state} after waiting ${opts.timeoutMs} ms`);
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, Math.min(left, opts.checkEveryMs ?? 2000));
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+      }
+    } finally {
+      sub.disconnect();
+    }
   }
 
   /**

@@ -36,6 +36,8 @@ export interface StoredOpts {
   sd?: number;
   /** fair group */
   g?: string;
+  /** 1: a publisher waits for the outcome (announced on the queue's events channel) */
+  w?: 1;
 }
 
 export interface TaskRecord<T = unknown> {
@@ -56,8 +58,9 @@ export function validateTaskName(name: string): string {
   return name;
 }
 
-export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, priority = 0, group = ''): string {
+export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, priority = 0, group = '', notify = false): string {
   const o: StoredOpts = {};
+  if (notify) o.w = 1;
   if (priority !== 0) o.p = priority;
   if (group !== '') o.g = group;
   if (backoff) {

@@ -306,8 +306,8 @@ describe('fair groups (end to end)', () => {
 
 describe('delays (end to end)', () => {
   it('--delay and --at hold a task until its time; a bad --at is a usage error', async () => {
-    const soon = new Date(Date.now() + 700).toISOString();
-    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--delay', '400ms', 'after-delay'])).code).toBe(0);
+    const soon = new Date(Date.now() + 3000).toISOString();
+    expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--delay', '1500ms', 'after-delay'])).code).toBe(0);
     expect((await runCli('task-publish', ['--redis', redis.url, '-q', 'delay-cli', '--at', soon, 'at-time'])).code).toBe(0);
     const m = await runCli('task-monitor', ['--redis', redis.url, '--once', '--json', '-q', 'delay-cli']);
     expect(JSON.parse(m.stdout).queues[0]).toMatchObject({ waiting: 0, delayed: 2 });
@@ -321,6 +321,31 @@ describe('delays (end to end)', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(soon));
     w.child.kill('SIGTERM');
     await w.exited;
+  });
+});
+
+describe('--wait (end to end)', () => {
+  it('prints the result and exits 0; a dead-lettered task exits 1; --wait-timeout gives up with 1', async () => {
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'wait-cli', '--exec']);
+    workers.push(w);
+    const ok = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-cli', '--wait', 'echo the answer is 42']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('the answer is 42\n');
+    const bad = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-cli', '--wait', '--attempts', '2', '--backoff', 'fixed:50ms', 'echo nope >&2; exit 3']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/wait-cli#\d+ failed after 2 attempt\(s\): exit code 3: nope/);
+    // The same key again: no second run, the first run's result.
+    const first = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-cli', '--wait', '--key', 'k1', 'echo $TASK_ID']);
+    const again = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-cli', '--wait', '--key', 'k1', 'echo $TASK_ID']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    w.child.kill('SIGTERM');
+    await w.exited;
+    const slow = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-cli', '--wait', '--wait-timeout', '300ms', 'echo nobody runs me']);
+    expect(slow.code).toBe(1);
+    expect(slow.stderr.trim().split('\n')).toHaveLength(1);
+    expect(slow.stderr).toMatch(/still waiting/);
   });
 });
 

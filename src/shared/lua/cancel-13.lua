@@ -35,6 +35,7 @@ else
 end
 if e then redis.call('HSET', KEYS[7], id, e) end
 redis.call('ZADD', KEYS[8], now, id)
+if e then rt_notify(KEYS[9], id, e, 'cancelled') end
 redis.call('HINCRBY', KEYS[9], 'cancelled', 1)
 local _, _, keepD, ageD = rt_retention(KEYS[10])
 rt_trim(KEYS[8], keepD, ageD, now, KEYS[7], KEYS[11], KEYS[12])

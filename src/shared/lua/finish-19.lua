@@ -14,6 +14,7 @@ ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_re
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
   kind is a letter, then optional flags: p = the task reported progress (clear it),
   e = the task has errors of earlier attempts (clear them when no completed task is kept)
+  n = a publisher waits for it: announce the outcome on rt:{q}:events ("<id> <state>")
   c = completed (value = result JSON)
        r = failed, retry at `at` (value = attempt error JSON)
        d = failed for good, dead-lettered (value = attempt error JSON)
@@ -53,6 +54,9 @@ if n > 0 then
       settled[#settled + 1] = id
       if #flags > 1 and string.find(flags, 'p', 2, true) then withProgress[#withProgress + 1] = id end
       local e = string.sub(cur, #token + 2)
+      if #flags > 1 and string.find(flags, 'n', 2, true) then
+        rt_notify(KEYS[6], id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
+      end
       if kind == 'c' then
         completed = completed + 1
         if #flags > 1 and string.find(flags, 'e', 2, true) then withErrors[#withErrors + 1] = id end

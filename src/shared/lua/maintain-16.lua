@@ -37,6 +37,7 @@ for _, id in ipairs(expired) do
       ',"error":"lease expired: worker ' .. owner .. ' stopped renewing it","worker":"' .. owner .. '"}')
     if attempt >= tonumber(max) then
       died = died + 1
+      rt_notify(KEYS[8], id, e, 'dead')
       redis.call('HSET', KEYS[6], id, e)
       redis.call('ZADD', KEYS[7], now, id)
     else

@@ -82,6 +82,15 @@ local function rt_prio_score(p, id)
   return string.format('%.0f', -p * 10000000000000 + tonumber(id))
 end
 
+-- Tells a publisher that waits (--wait) how its task ended: PUBLISH "<id> <state>" on the
+-- queue's events channel, for records published with the wait flag ("w":1) only.
+local function rt_notify(metaKey, id, e, state)
+  local opts = string.match(e, '^%d+|%d+|%d+|%d+|[^|]*|([^|]*)|')
+  if opts and string.find(opts, '"w":1', 1, true) then
+    redis.call('PUBLISH', string.sub(metaKey, 1, -5) .. 'events', id .. ' ' .. state)
+  end
+end
+
 -- The group of a record ("" when it has none), from its options.
 local function rt_group(e)
   local opts = string.match(e, '^%d+|%d+|%d+|%d+|[^|]*|([^|]*)|')
