@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../shared/duration.js';
-import type { WorkerInfo } from '../shared/queue.js';
+import type { TaskInfo, WorkerInfo } from '../shared/queue.js';
 
 /** What task-monitor shows: everything is read first, then drawn by pure functions. */
 export interface QueueSnapshot {
@@ -98,4 +98,33 @@ export function renderLine(s: Snapshot): string {
         `failed=${q.failed} rate=${rate(q.ratePerSec)}/s workers=${s.workers.filter((w) => w.queues.includes(q.name)).length}`,
     )
     .join('\n');
+}
+
+function when(ms: number | undefined): string {
+  return ms ? new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC') : '-';
+}
+
+/** One task in full: payload, state, timings, every failed attempt, result. */
+export function renderTask(t: TaskInfo, c: ChalkInstance): string {
+  const lines = [
+    c.bold(`${t.queue}#${t.id}${t.name ? ` ${t.name}` : ''}`) + `  ${t.state}`,
+    `published  ${when(t.publishedAt)}`,
+    `attempts   ${t.made} made of ${t.maxAttempts}`,
+  ];
+  if (t.opts.p) lines.push(`priority   ${t.opts.p}`);
+  if (t.opts.g) lines.push(`group      ${t.opts.g}`);
+  if (t.opts.t) lines.push(`timeout    ${formatDuration(t.opts.t)}`);
+  if (t.state === 'active' && t.leaseUntil) lines.push(`lease      until ${when(t.leaseUntil)}`);
+  if (t.at) lines.push(`${t.state === 'delayed' ? 'due        ' : 'ended      '}${when(t.at)}`);
+  if (t.progress !== undefined) lines.push(`progress   ${JSON.stringify(t.progress)}`);
+  lines.push(`payload    ${JSON.stringify(t.data)}`);
+  if (t.result !== undefined) lines.push(`result     ${JSON.stringify(t.result)}`);
+  for (const e of t.errors) lines.push(c.red(`attempt ${e.attempt} failed at ${when(e.at)}${e.worker ? ` on ${e.worker}` : ''}: ${e.error}`));
+  return lines.join('\n');
+}
+
+/** One line per task, for `tasks`. */
+export function renderTaskLine(t: TaskInfo): string {
+  const data = JSON.stringify(t.data);
+  return `${t.id.padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${t.name}  ` : ''}${data.length > 60 ? `${data.slice(0, 57)}...` : data}`;
 }

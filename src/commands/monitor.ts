@@ -1,12 +1,12 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { Redis } from 'ioredis';
-import { ExitCode } from '../shared/errors.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
-import { listQueues, Queue, type QueueSettings, type WorkerInfo } from '../shared/queue.js';
+import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
 import { addScheduleCommands } from './schedules.js';
-import { render, renderLine, type QueueSnapshot, type Snapshot } from './monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
   redis?: string;
@@ -60,6 +60,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     // Each action stores what it should do; the work runs after parsing, outside commander.
     let action: (() => Promise<number>) | undefined;
     const program = baseProgram('task-monitor', 'Show the live state of queues and workers, and administer queues.', io)
+      // Options after a subcommand belong to it (show --json is not the live view's --json).
+      .enablePositionalOptions()
       .option('-q, --queue <name>', 'show only this queue (repeatable)', collect)
       .option('-i, --interval <duration>', 'refresh interval', durationArg, 1000)
       .option('--once', 'print one snapshot and exit')
@@ -104,6 +106,55 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           return ExitCode.ok;
         });
       });
+    program
+      .command('show')
+      .description('print one task: payload, state, timings, every failed attempt, result')
+      .argument('<queue>', 'queue name')
+      .argument('<id>', 'task id')
+      .option('--json', 'print it as JSON')
+      .option('--redis <url>', 'Redis URL (as for the main command)')
+      .action((queue: string, id: string, o: { redis?: string; json?: boolean }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          const t = await q.getTask(id);
+          if (!t) {
+            io.stderr.write(`task-monitor: ${q.name}#${id} is unknown (or no longer retained)\n`);
+            return ExitCode.failed;
+          }
+          io.stdout.write(o.json ? `${JSON.stringify(t)}\n` : `${renderTask(t, colorFor(io.stdout, io.env))}\n`);
+          return ExitCode.ok;
+        });
+      });
+    program
+      .command('tasks')
+      .description('list the tasks of a queue in one state, a page at a time')
+      .argument('<queue>', 'queue name')
+      .addOption(new Option('-s, --state <state>', 'which state').choices(['waiting', 'active', 'delayed', 'completed', 'dead', 'cancelled']).default('waiting'))
+      .option('--offset <n>', 'skip this many', intArg(0), 0)
+      .option('--limit <n>', 'at most this many', intArg(1, 1000), 20)
+      .option('--json', 'one JSON object per task')
+      .option('--redis <url>', 'Redis URL (as for the main command)')
+      .action((queue: string, o: { redis?: string; state: TaskState; offset: number; limit: number; json?: boolean }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          const tasks = await q.listTasks(o.state, { offset: o.offset, limit: o.limit });
+          for (const t of tasks) io.stdout.write(`${o.json ? JSON.stringify(t) : renderTaskLine(t)}\n`);
+          return ExitCode.ok;
+        });
+      });
+    program
+      .command('retry')
+      .description('send dead-lettered (or cancelled) tasks back to the queue with fresh attempts')
+      .argument('<queue>', 'queue name')
+      .argument('[ids...]', 'task ids')
+      .option('--all-dead', 'every dead-lettered task of the queue')
+      .option('--redis <url>', 'Redis URL (as for the main command)')
+      .action((queue: string, ids: string[], o: { redis?: string; allDead?: boolean }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          if (!o.allDead && ids.length === 0) throw new UsageError('retry: give task ids or --all-dead');
+          const n = o.allDead ? await q.retryAllDead() : await q.retry(ids);
+          io.stderr.write(`sent ${n} task(s) of ${q.name} back to the queue\n`);
+          return !o.allDead && n < ids.length ? ExitCode.failed : ExitCode.ok;
+        });
+      });
     admin('config', "print a queue's settings as JSON, or change them")
       .option('--keep-completed <n>', 'completed tasks kept (0: none)', intArg(0))
       .option('--keep-completed-for <duration>', 'how long completed tasks are kept', durationArg)
@@ -111,6 +162,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--keep-dead-for <duration>', 'how long dead-lettered tasks are kept', durationArg)
       .option('--max-waiting <n>', 'most waiting tasks; publishing beyond fails (0: no limit)', intArg(0))
       .option('--max-active <n>', 'most tasks running at once across all workers (0: no limit)', intArg(0))
+      .option('--group-max-active <n>', 'most tasks of one fair group running at once (0: no limit)', intArg(0))
       .option('--rate <n/duration>', 'most tasks started per window across all workers, e.g. 100/1s (0/1s: no limit)', rateArg)
       .action((queue: string, o: ConfigOptions) => {
         action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
@@ -121,6 +173,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
             keepDeadMs: o.keepDeadFor,
             maxWaiting: o.maxWaiting,
             maxActive: o.maxActive,
+            groupMaxActive: o.groupMaxActive,
             rateMax: o.rate?.max,
             rateWindowMs: o.rate?.windowMs,
           };
@@ -143,6 +196,7 @@ interface ConfigOptions {
   keepDeadFor?: number;
   maxWaiting?: number;
   maxActive?: number;
+  groupMaxActive?: number;
   rate?: { max: number; windowMs: number };
 }
 

@@ -19,6 +19,9 @@ interface WorkerCliOptions {
   cwd?: string;
   maxOutput: number;
   timeout?: number;
+  json?: boolean;
+  quiet?: boolean;
+  summaryEvery: number;
 }
 
 type HandlerMap = Record<string, Handler>;
@@ -64,13 +67,18 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', durationArg, 5000)
       .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', durationArg)
       .option('--cwd <dir>', 'working directory for --exec commands')
-      .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024);
+      .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024)
+      .option('--json', 'log one JSON object per event on stderr (for log shippers)')
+      .option('--quiet', 'no line per task: only warnings, errors and the summary')
+      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', durationArg, 60_000);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');
     if (opts.lease < 100) throw new UsageError('--lease must be at least 100ms');
     const c = colorFor(io.stderr, io.env);
-    const log = (line: string) => io.stderr.write(`${c.dim(time())} ${line}\n`);
+    const logEvent = makeLogger(io, c, { json: opts.json, quiet: opts.quiet });
+    const log = (text: string, event = 'worker', level: LogEvent['level'] = 'warn', fields?: Record<string, unknown>) =>
+      logEvent({ event, level, text, fields });
 
     let handler: Handler;
     if (opts.exec) handler = (task, ctx) => execTask(task, ctx, { cwd: opts.cwd, maxOutput: opts.maxOutput });
@@ -88,10 +96,13 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       leaseMs: opts.lease,
       defaultTimeoutMs: opts.timeout,
     });
-    attachLog(worker, log, c);
+    const stopSummary = attachLog(worker, logEvent, c, opts.summaryEvery);
+    const mode = opts.exec ? 'exec' : opts.handlers ? `handlers ${opts.handlers}` : 'print';
     log(
-      `task-worker ${VERSION}: worker ${c.bold(worker.id)} on ${worker.queues.join(', ')}, concurrency ${worker.concurrency}, ` +
-        `${opts.exec ? 'exec' : opts.handlers ? `handlers ${opts.handlers}` : 'print'} mode, ${worker.safeUrl}`,
+      `task-worker ${VERSION}: worker ${c.bold(worker.id)} on ${worker.queues.join(', ')}, concurrency ${worker.concurrency}, ${mode} mode, ${worker.safeUrl}`,
+      'worker.start',
+      'warn',
+      { version: VERSION, worker: worker.id, queues: worker.queues, concurrency: worker.concurrency, mode, url: worker.safeUrl },
     );
 
     let signalled = 0;
@@ -101,13 +112,21 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     const onSignal = (sig: string) => {
       signalled++;
       if (signalled === 1) {
-        log(c.yellow(`${sig}: stopping; waiting up to ${formatDuration(opts.grace)} for ${worker.active} running task(s) (signal again to exit at once)`));
+        log(
+          c.yellow(`${sig}: stopping; waiting up to ${formatDuration(opts.grace)} for ${worker.active} running task(s) (signal again to exit at once)`),
+          'worker.stopping',
+          'warn',
+          { signal: sig, running: worker.active, graceMs: opts.grace },
+        );
         void worker.close(opts.grace).then(() => {
-          log('stopped');
+          stopSummary();
+          log('stopped', 'worker.stopped');
           resolveStop();
         });
       } else {
-        log(c.red(`${sig} again: exiting now; leases bring unfinished tasks back within ${formatDuration(worker.leaseMs)}`));
+        log(c.red(`${sig} again: exiting now; leases bring unfinished tasks back within ${formatDuration(worker.leaseMs)}`), 'worker.exit', 'error', {
+          signal: sig,
+        });
         exitCode = ExitCode.interrupted;
         resolveStop();
       }
@@ -127,31 +146,105 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
   });
 }
 
-function attachLog(worker: Worker, log: (line: string) => void, c: ChalkInstance): void {
+/** One thing the worker tells its operator: a text line, or a JSON object with --json. */
+interface LogEvent {
+  event: string;
+  level: 'info' | 'warn' | 'error';
+  text: string;
+  fields?: Record<string, unknown>;
+}
+
+/**
+ * Log lines on stderr: colored text, or one JSON object per event (--json, for log shippers).
+ * --quiet keeps warnings, errors and the summary, and drops the per-task lines.
+ */
+export function makeLogger(io: Io, c: ChalkInstance, opts: { json?: boolean; quiet?: boolean }): (e: LogEvent) => void {
+  return (e) => {
+    if (opts.quiet && e.level === 'info' && e.event.startsWith('task.')) return;
+    if (opts.json) {
+      io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: e.level, event: e.event, msg: stripAnsi(e.text), ...e.fields })}\n`);
+    } else {
+      io.stderr.write(`${c.dim(time())} ${e.text}\n`);
+    }
+  };
+}
+
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
+function taskFields(t: Task): Record<string, unknown> {
+  return { queue: t.queue, id: t.id, name: t.name || undefined, attempt: t.attempt, maxAttempts: t.maxAttempts };
+}
+
+function attachLog(worker: Worker, log: (e: LogEvent) => void, c: ChalkInstance, summaryEveryMs: number): () => void {
   let waitingSaid = 0;
+  let done = 0;
+  let failed = 0;
+  let since = Date.now();
   worker.on('waiting', (attempt, delay, err) => {
     // Say it on the first failure and then every ~10 attempts, not on every retry.
     if (attempt === 1 || attempt - waitingSaid >= 10) {
       waitingSaid = attempt;
-      log(c.yellow(`waiting for Redis at ${worker.safeUrl}${err ? ` (${err.message})` : ''}; retrying in ${formatDuration(delay)}`));
+      log({
+        event: 'redis.waiting',
+        level: 'warn',
+        text: c.yellow(`waiting for Redis at ${worker.safeUrl}${err ? ` (${err.message})` : ''}; retrying in ${formatDuration(delay)}`),
+        fields: { url: worker.safeUrl, attempt, retryInMs: delay, error: err?.message },
+      });
     }
   });
   worker.on('ready', () => {
-    if (waitingSaid > 0) log(c.green(`connected to ${worker.safeUrl}`));
+    if (waitingSaid > 0) log({ event: 'redis.connected', level: 'info', text: c.green(`connected to ${worker.safeUrl}`), fields: { url: worker.safeUrl } });
     waitingSaid = 0;
   });
-  worker.on('warning', (m) => log(c.yellow(`warning: ${m}`)));
-  worker.on('error', (e) => log(c.red(`error: ${e.message}`)));
-  worker.on('started', (t) => log(`${c.cyan('▶')} ${label(t)} started (attempt ${t.attempt}/${t.maxAttempts})`));
-  worker.on('completed', (t, _r, ms) => log(`${c.green('✔')} ${label(t)} done in ${formatDuration(ms)}`));
-  worker.on('failed', (t, e, retryAt, ms) =>
-    log(
-      `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e.message.split('\n')[0]}` +
-        (retryAt === null ? c.red(' (dead-lettered)') : ` (retry in ${formatDuration(retryAt - Date.now())})`),
-    ),
+  worker.on('warning', (m) => log({ event: 'warning', level: 'warn', text: c.yellow(`warning: ${m}`) }));
+  worker.on('error', (e) => log({ event: 'error', level: 'error', text: c.red(`error: ${e.message}`), fields: { error: e.message } }));
+  worker.on('started', (t) =>
+    log({ event: 'task.started', level: 'info', text: `${c.cyan('▶')} ${label(t)} started (attempt ${t.attempt}/${t.maxAttempts})`, fields: taskFields(t) }),
   );
-  worker.on('lost', (t) => log(c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`)));
-  worker.on('cancelled', (t) => log(c.yellow(`⊘ ${label(t)} cancelled: stopping it`)));
-  worker.on('released', (t) => log(c.yellow(`↩ ${label(t)} handed back to the queue`)));
-  worker.on('scheduled', (queue, schedule, due, id) => log(`${c.cyan('⏱')} schedule ${schedule} published ${queue}#${id} for ${new Date(due).toISOString()}`));
+  worker.on('completed', (t, _r, ms) => {
+    done++;
+    log({ event: 'task.completed', level: 'info', text: `${c.green('✔')} ${label(t)} done in ${formatDuration(ms)}`, fields: { ...taskFields(t), ms } });
+  });
+  worker.on('failed', (t, e, retryAt, ms) => {
+    if (retryAt === null) failed++;
+    log({
+      event: retryAt === null ? 'task.dead' : 'task.failed',
+      level: retryAt === null ? 'error' : 'warn',
+      text:
+        `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e.message.split('\n')[0]}` +
+        (retryAt === null ? c.red(' (dead-lettered)') : ` (retry in ${formatDuration(retryAt - Date.now())})`),
+      fields: { ...taskFields(t), ms, error: e.message, retryAt },
+    });
+  });
+  worker.on('lost', (t) =>
+    log({ event: 'task.lost', level: 'warn', text: c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`), fields: { queue: t.queue, id: t.id } }),
+  );
+  worker.on('cancelled', (t) => log({ event: 'task.cancelled', level: 'warn', text: c.yellow(`⊘ ${label(t)} cancelled: stopping it`), fields: taskFields(t) }));
+  worker.on('released', (t) => log({ event: 'task.released', level: 'warn', text: c.yellow(`↩ ${label(t)} handed back to the queue`), fields: taskFields(t) }));
+  worker.on('scheduled', (queue, schedule, due, id) =>
+    log({
+      event: 'schedule.fired',
+      level: 'info',
+      text: `${c.cyan('⏱')} schedule ${schedule} published ${queue}#${id} for ${new Date(due).toISOString()}`,
+      fields: { queue, schedule, due, id },
+    }),
+  );
+  // A summary line every minute (every --summary-every), in --quiet mode too.
+  const timer = setInterval(() => {
+    const secs = (Date.now() - since) / 1000;
+    log({
+      event: 'summary',
+      level: failed > 0 ? 'warn' : 'info',
+      text: `summary: ${done} done, ${failed} failed in the last ${formatDuration(Date.now() - since)} (${(done / secs).toFixed(1)}/s), ${worker.active} running`,
+      fields: { done, failed, seconds: Math.round(secs), ratePerSec: Number((done / secs).toFixed(2)), running: worker.active },
+    });
+    done = 0;
+    failed = 0;
+    since = Date.now();
+  }, summaryEveryMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -45,6 +45,7 @@ export interface QueueKeys {
   rate: string;
   groups: string;
   gstate: string;
+  gactive: string;
   errors: string;
   progress: string;
   workers: string;
@@ -78,6 +79,7 @@ export function queueKeys(queue: string): QueueKeys {
     rate: `${p}rate`,
     groups: `${p}groups`,
     gstate: `${p}gstate`,
+    gactive: `${p}gactive`,
     errors: `${p}errors`,
     progress: `${p}progress`,
     workers: `${p}workers`,

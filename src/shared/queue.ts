@@ -68,6 +68,8 @@ export interface QueueSettings {
   rateMax?: number;
   /** The rate limit's window, ms (required with rateMax). */
   rateWindowMs?: number;
+  /** Most tasks of one fair group running at once across all workers. 0: no limit (default). */
+  groupMaxActive?: number;
 }
 
 export interface QueueCounts {
@@ -407,6 +409,80 @@ export class Queue<T = unknown> {
       // It moved between the scan and the script (taken by a worker): look again.
     }
     return null;
+  }
+
+  /**
+   * Sends dead-lettered or cancelled tasks back to the queue with a fresh set of attempts (their
+   * error history is kept). Resolves to how many were sent back.
+   */
+  async retry(ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 1000) {
+      n += Number(await runScript(this.client, 'retry', scriptKeys.retry(this.keys), [Date.now(), ...ids.slice(i, i + 1000)]));
+    }
+    return n;
+  }
+
+  /** Sends every dead-lettered task back to the queue (see retry). */
+  async retryAllDead(): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const ids = await this.client.zrange(this.keys.dead, 0, 999);
+      if (ids.length === 0) return n;
+      const sent = await this.retry(ids);
+      n += sent;
+      if (sent === 0) return n;
+    }
+  }
+
+  /**
+   * A page of tasks in one state, newest first for finished ones and next-to-run first for
+   * waiting ones (plain waiting tasks, then prioritized and grouped ones, admin use).
+   */
+  async listTasks(state: TaskState, opts: { offset?: number; limit?: number } = {}): Promise<Array<TaskInfo<T>>> {
+    const k = this.keys;
+    const offset = opts.offset ?? 0;
+    const limit = Math.min(opts.limit ?? 20, 1000);
+    const end = offset + limit - 1;
+    const fromIds = async (ids: string[]) => {
+      const out: Array<TaskInfo<T>> = [];
+      for (const id of ids) {
+        const t = await this.getTask(id);
+        if (t && t.state === state) out.push(t);
+      }
+      return out;
+    };
+    switch (state) {
+      case 'waiting': {
+        // The list holds the oldest at its right end: read it from there.
+        const len = await this.client.llen(k.wait);
+        const out: Array<TaskInfo<T>> = [];
+        if (offset < len) {
+          const els = await this.client.lrange(k.wait, Math.max(0, len - 1 - end), len - 1 - offset);
+          for (const e of els.reverse()) out.push({ ...decodeRecord<T>(e), queue: this.name, state: 'waiting', errors: [] });
+        }
+        if (out.length < limit) {
+          const rest = limit - out.length;
+          const skip = Math.max(0, offset - len);
+          const ids = [
+            ...(await this.client.zrange(k.prio, 0, -1)),
+            ...(await this.client.zrange(k.groups, 0, -1)),
+          ].slice(skip, skip + rest);
+          out.push(...(await fromIds(ids)));
+        }
+        return out;
+      }
+      case 'active':
+        return fromIds((await this.client.zrange(k.lease, 0, -1)).slice(offset, end + 1));
+      case 'delayed':
+        return fromIds(await this.client.zrange(k.delayed, offset, end));
+      case 'completed':
+        return fromIds(await this.client.zrevrange(k.completed, offset, end));
+      case 'dead':
+        return fromIds(await this.client.zrevrange(k.dead, offset, end));
+      case 'cancelled':
+        return fromIds(await this.client.zrevrange(k.cancelled, offset, end));
+    }
   }
 
   /** The record of a task waiting in the list (a scan: O(waiting), for admin use). */

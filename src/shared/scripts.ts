@@ -5,12 +5,12 @@ import { type QueueKeys, statsKey } from './keys.js';
 /**
  * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
  * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
- * A script's file name is its contract: `finish-19.lua` is the script `finish` with 19 keys.
+ * A script's file name is its contract: `finish-20.lua` is the script `finish` with 20 keys.
  * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule';
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry';
 
 export interface ScriptSource {
   name: string;
@@ -76,18 +76,19 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
 export const scriptKeys = {
   publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config, k.prio, k.idem, k.idemexp, k.groups, k.gstate],
   reserve: (k: QueueKeys) => [
-    k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config, k.prio, k.rate, k.meta, k.groups, k.gstate,
+    k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config, k.prio, k.rate, k.meta, k.groups, k.gstate, k.gactive,
   ],
   finish: (k: QueueKeys, queue: string, now: number) => [
     k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
-    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio, k.rate, k.groups, k.gstate,
+    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio, k.rate, k.groups, k.gstate, k.gactive,
   ],
+  retry: (k: QueueKeys) => [k.wait, k.prio, k.data, k.dead, k.cancelled, k.marker, k.meta, k.groups, k.gstate],
   extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo, k.cancelled],
   cancel: (k: QueueKeys) => [
-    k.wait, k.prio, k.delayed, k.active, k.lease, k.progress, k.data, k.cancelled, k.meta, k.config, k.results, k.errors, k.groups,
+    k.wait, k.prio, k.delayed, k.active, k.lease, k.progress, k.data, k.cancelled, k.meta, k.config, k.results, k.errors, k.groups, k.gactive,
   ],
   maintain: (k: QueueKeys) => [
-    k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress, k.prio, k.groups, k.gstate,
+    k.wait, k.active, k.lease, k.marker, k.delayed, k.data, k.dead, k.meta, k.errors, k.workers, k.winfo, k.config, k.progress, k.prio, k.groups, k.gstate, k.gactive,
   ],
   fire: (k: QueueKeys) => [
     k.schedules, k.schedtask, k.schedstate, k.schednext, k.meta, k.wait, k.prio, k.data, k.marker, k.config,

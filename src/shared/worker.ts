@@ -129,7 +129,7 @@ function abortRun<T>(run: Running<T>, reason: TaskAbortedError): void {
 
 /** A settlement's kind with the flags that spare the script work it need not do. */
 function flags<T>(kind: string, run: Running<T>, rec: TaskRecord<T>): string {
-  return kind + (run.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '') + (rec.opts.w ? 'n' : '');
+  return kind + (run.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '') + (rec.opts.w ? 'n' : '') + (rec.opts.g ? 'g' : '');
 }
 
 function sleep(ms: number): Promise<void> {

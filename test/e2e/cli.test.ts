@@ -349,6 +349,62 @@ describe('--wait (end to end)', () => {
   });
 });
 
+describe('worker logs (end to end)', () => {
+  it('--json logs one JSON object per event; --quiet drops the per-task lines but keeps the summary', async () => {
+    await runCli('task-publish', ['--redis', redis.url, '-q', 'logs-json', 'echo a', 'exit 4']);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'logs-json', '--exec', '--json']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes('"task.completed"') && w.stderr().includes('"task.failed"'), 10_000, 'events');
+    w.child.kill('SIGTERM');
+    await w.exited;
+    const events = w.stderr().trim().split('\n').map((l) => JSON.parse(l) as { event: string; level: string; time: string; id?: string; queue?: string; msg: string });
+    expect(events[0]).toMatchObject({ event: 'worker.start', queues: ['logs-json'] });
+    expect(events.find((e) => e.event === 'task.completed')).toMatchObject({ queue: 'logs-json', id: '1', level: 'info' });
+    expect(events.find((e) => e.event === 'task.failed')).toMatchObject({ queue: 'logs-json', id: '2', level: 'warn', error: 'exit code 4' });
+    for (const e of events) {
+      expect(Number.isNaN(Date.parse(e.time))).toBe(false);
+      expect(e.msg).not.toContain('\u001b[');
+    }
+
+    await runCli('task-publish', ['--redis', redis.url, '-q', 'logs-quiet', 'echo b', 'echo c']);
+    const q = startCli('task-worker', ['--redis', redis.url, '-q', 'logs-quiet', '--exec', '--quiet', '--summary-every', '300ms']);
+    workers.push(q);
+    await waitFor(() => /summary: 2 done, 0 failed/.test(q.stderr()), 10_000, 'summary line');
+    q.child.kill('SIGTERM');
+    await q.exited;
+    expect(q.stderr()).not.toMatch(/started|done in/);
+    expect(q.stderr()).toMatch(/task-worker .*: worker/);
+  });
+});
+
+describe('inspect and retry (end to end)', () => {
+  it('task-monitor tasks, show and retry --all-dead', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'inspect-cli', '--attempts', '1', 'exit 9']);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'inspect-cli', '--exec']);
+    workers.push(w);
+    await waitFor(() => w.stderr().includes('dead-lettered'), 10_000, 'dead');
+    const list = await runCli('task-monitor', ['tasks', 'inspect-cli', '--state', 'dead', '--redis', redis.url]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`^\\s*${id}  dead .*"exit 9"\\n$`));
+    const show = await runCli('task-monitor', ['show', 'inspect-cli', id, '--redis', redis.url]);
+    expect(show.stdout).toContain(`inspect-cli#${id}  dead`);
+    expect(show.stdout).toMatch(/attempt 1 failed at .*: exit code 9/);
+    const json = await runCli('task-monitor', ['show', 'inspect-cli', id, '--json', '--redis', redis.url]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, state: 'dead', data: 'exit 9', made: 1 });
+    const retry = await runCli('task-monitor', ['retry', 'inspect-cli', '--all-dead', '--redis', redis.url]);
+    expect(retry.code).toBe(0);
+    expect(retry.stderr).toContain('sent 1 task(s) of inspect-cli back to the queue');
+    await waitFor(() => (w.stderr().match(/dead-lettered/g) ?? []).length === 2, 10_000, 'ran again');
+    const missing = await runCli('task-monitor', ['show', 'inspect-cli', '999', '--redis', redis.url]);
+    expect(missing.code).toBe(1);
+    const bad = await runCli('task-monitor', ['tasks', 'inspect-cli', '--state', 'sleeping', '--redis', redis.url]);
+    expect(bad.code).toBe(2);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

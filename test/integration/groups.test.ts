@@ -73,4 +73,33 @@ describe('fair groups', () => {
     await expect(q.add('x', { group: 'has space' })).rejects.toThrow(/invalid group/);
     await q.close();
   });
+
+  it('groupMaxActive caps the running tasks of each group; the others go on', async () => {
+    const q = new Queue<string>('fair-capped', { connection: redis.url });
+    await q.configure({ groupMaxActive: 1 });
+    await q.addBulk([
+      ...Array.from({ length: 6 }, (_, i) => ({ data: `A${i}`, opts: { group: 'a' } })),
+      ...Array.from({ length: 6 }, (_, i) => ({ data: `B${i}`, opts: { group: 'b' } })),
+      ...Array.from({ length: 3 }, (_, i) => ({ data: `plain${i}` })),
+    ]);
+    const running = new Map<string, number>();
+    const peak = new Map<string, number>();
+    const w = new Worker<string>('fair-capped', async (t) => {
+      const g = t.group || 'plain';
+      running.set(g, (running.get(g) ?? 0) + 1);
+      peak.set(g, Math.max(peak.get(g) ?? 0, running.get(g)!));
+      await new Promise((r) => setTimeout(r, 40));
+      running.set(g, running.get(g)! - 1);
+    }, { connection: redis.url, concurrency: 6 });
+    collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 15, 10_000, 'all done');
+    await w.close();
+    expect(peak.get('a')).toBe(1);
+    expect(peak.get('b')).toBe(1);
+    expect(peak.get('plain')).toBeGreaterThan(1);
+    // Every running count went back to zero.
+    expect(await q.client.hgetall(q.keys.gactive)).toEqual({});
+    await q.close();
+  });
 });

@@ -1,6 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { render, renderLine, type Snapshot } from '../../src/commands/monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, type Snapshot } from '../../src/commands/monitor-view.js';
+import type { TaskInfo } from '../../src/shared/queue.js';
 
 const plain = new Chalk({ level: 0 });
 
@@ -75,5 +76,38 @@ describe('monitor view (pure)', () => {
     const paused = { ...snap, queues: [{ ...snap.queues[0]!, paused: true }] };
     expect(render(paused, plain)).toContain('emails (paused)');
     expect(renderLine(paused)).toContain('queue=emails paused waiting=12');
+  });
+
+  it('draws one task in full, and as one line', () => {
+    const t: TaskInfo = {
+      id: '42',
+      queue: 'emails',
+      name: 'welcome',
+      state: 'dead',
+      made: 2,
+      maxAttempts: 2,
+      publishedAt: Date.UTC(2026, 10, 26, 11, 0, 0),
+      opts: { p: 5, g: 'tenant-1' },
+      data: { to: 'a@example.com' },
+      errors: [
+        { attempt: 1, at: Date.UTC(2026, 10, 26, 11, 0, 1), error: 'SMTP 451', worker: 'w1' },
+        { attempt: 2, at: Date.UTC(2026, 10, 26, 11, 0, 3), error: 'SMTP 451' },
+      ],
+      at: Date.UTC(2026, 10, 26, 11, 0, 3),
+    };
+    expect(renderTask(t, plain)).toBe(
+      [
+        'emails#42 welcome  dead',
+        'published  2026-11-26 11:00:00.000 UTC',
+        'attempts   2 made of 2',
+        'priority   5',
+        'group      tenant-1',
+        'ended      2026-11-26 11:00:03.000 UTC',
+        'payload    {"to":"a@example.com"}',
+        'attempt 1 failed at 2026-11-26 11:00:01.000 UTC on w1: SMTP 451',
+        'attempt 2 failed at 2026-11-26 11:00:03.000 UTC: SMTP 451',
+      ].join('\n'),
+    );
+    expect(renderTaskLine(t)).toBe('      42  dead       2026-11-26 11:00:03.000 UTC  welcome  {"to":"a@example.com"}');
   });
 });

@@ -54,12 +54,13 @@ end
 -- Reads a queue's settings, with the defaults used when none are configured.
 local function rt_config(configKey)
   local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused',
-    'maxActive', 'rateMax', 'rateWindowMs')
+    'maxActive', 'rateMax', 'rateWindowMs', 'groupMaxActive')
   return {
     keepC = tonumber(c[1]) or 1000, ageC = tonumber(c[2]) or 86400000,
     keepD = tonumber(c[3]) or 10000, ageD = tonumber(c[4]) or 604800000,
     paused = c[5] == '1',
     maxActive = tonumber(c[6]) or 0, rateMax = tonumber(c[7]) or 0, rateWindow = tonumber(c[8]) or 0,
+    groupMaxActive = tonumber(c[9]) or 0,
   }
 end
 
@@ -144,19 +145,62 @@ local function rt_take_prio(Q, min, max, count)
   return out
 end
 
+-- Counts a grouped task that stopped running (settled, recovered, cancelled) in gactive.
+local function rt_group_done(Q, e)
+  local g = rt_group(e)
+  if g ~= '' and redis.call('HINCRBY', Q.gactive, g, -1) <= 0 then redis.call('HDEL', Q.gactive, g) end
+end
+
 -- Takes up to `count` grouped tasks, round robin across groups, and advances the virtual time.
-local function rt_take_groups(Q, count)
-  local popped = redis.call('ZPOPMIN', Q.groups, count)
+-- gactive counts each group's running tasks; with groupMaxActive set, a group at its limit is
+-- passed over: the next 200 entries are looked at (one per group per round, so that covers
+-- many rounds), and skipped tasks keep their place.
+local function rt_take_groups(Q, count, cfg)
   local out = {}
-  if #popped == 0 then return out end
-  local ids = {}
-  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
-  redis.call('HSET', Q.meta, 'vt', popped[#popped])
-  local els = redis.call('HMGET', Q.data, unpack(ids))
-  redis.call('HDEL', Q.data, unpack(ids))
-  for i = 1, #ids do
-    if els[i] then out[#out + 1] = els[i] end
+  if count <= 0 then return out end
+  local taken, ids, started = {}, {}, {}
+  if cfg.groupMaxActive > 0 then
+    local cand = redis.call('ZRANGE', Q.groups, 0, 199, 'WITHSCORES')
+    if #cand == 0 then return out end
+    local cids = {}
+    for i = 1, #cand, 2 do cids[#cids + 1] = cand[i] end
+    local recs = redis.call('HMGET', Q.data, unpack(cids))
+    local active = {}
+    local vt
+    for i = 1, #cids do
+      if #ids >= count then break end
+      local e = recs[i]
+      if e then
+        local g = rt_group(e)
+        if active[g] == nil then active[g] = tonumber(redis.call('HGET', Q.gactive, g) or '0') end
+        if active[g] < cfg.groupMaxActive then
+          active[g] = active[g] + 1
+          started[g] = (started[g] or 0) + 1
+          ids[#ids + 1] = cids[i]
+          out[#out + 1] = e
+          vt = cand[i * 2]
+        end
+      end
+    end
+    if #ids == 0 then return out end
+    redis.call('ZREM', Q.groups, unpack(ids))
+    redis.call('HSET', Q.meta, 'vt', vt)
+  else
+    local popped = redis.call('ZPOPMIN', Q.groups, count)
+    if #popped == 0 then return out end
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+    redis.call('HSET', Q.meta, 'vt', popped[#popped])
+    local els = redis.call('HMGET', Q.data, unpack(ids))
+    for i = 1, #ids do
+      if els[i] then
+        out[#out + 1] = els[i]
+        local g = rt_group(els[i])
+        started[g] = (started[g] or 0) + 1
+      end
+    end
   end
+  redis.call('HDEL', Q.data, unpack(ids))
+  for g, n in pairs(started) do redis.call('HINCRBY', Q.gactive, g, n) end
   return out
 end
 

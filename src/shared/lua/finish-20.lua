@@ -9,12 +9,14 @@ KEYS[16] prio (ZSET id -> priority score of waiting prioritized tasks)
 KEYS[17] rate (STRING tasks started in the current rate-limit window)
 KEYS[18] groups (ZSET id -> virtual-time score of waiting grouped tasks)
 KEYS[19] gstate (HASH group -> score of its last queued task)
+KEYS[20] gactive (HASH group -> its tasks running now)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
   kind is a letter, then optional flags: p = the task reported progress (clear it),
   e = the task has errors of earlier attempts (clear them when no completed task is kept)
   n = a publisher waits for it: announce the outcome on rt:{q}:events ("<id> <state>")
+  g = it belongs to a fair group: count it out of gactive
   c = completed (value = result JSON)
        r = failed, retry at `at` (value = attempt error JSON)
        d = failed for good, dead-lettered (value = attempt error JSON)
@@ -30,7 +32,7 @@ local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
 local Q = {
   wait = KEYS[1], active = KEYS[2], lease = KEYS[3], marker = KEYS[4], corrupt = KEYS[5], meta = KEYS[6],
-  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19],
+  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19], gactive = KEYS[20],
 }
 local statuses = {}
 local completed, died, retried = 0, 0, 0
@@ -54,6 +56,7 @@ if n > 0 then
       settled[#settled + 1] = id
       if #flags > 1 and string.find(flags, 'p', 2, true) then withProgress[#withProgress + 1] = id end
       local e = string.sub(cur, #token + 2)
+      if #flags > 1 and string.find(flags, 'g', 2, true) then rt_group_done(Q, e) end
       if #flags > 1 and string.find(flags, 'n', 2, true) then
         rt_notify(KEYS[6], id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
       end

@@ -3,6 +3,7 @@ KEYS[1] wait  KEYS[2] prio  KEYS[3] delayed  KEYS[4] active  KEYS[5] lease  KEYS
 KEYS[7] data (id -> record)  KEYS[8] cancelled (ZSET id -> when)  KEYS[9] meta (counters)
 KEYS[10] config (retention: cancelled tasks are kept like dead ones)  KEYS[11] results
 KEYS[12] errors  KEYS[13] groups (ZSET id -> score of waiting grouped tasks)
+KEYS[14] gactive (HASH group -> its tasks running now)
 ARGV[1] now, ARGV[2] task id, ARGV[3] the task's exact record when the caller found it in the
 wait list ("" otherwise; it must start with "<id>|")
 Returns the state the task was cancelled from ("waiting", "delayed" or "active"), or "" when it
@@ -20,6 +21,7 @@ if cur then
   redis.call('HDEL', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)
   redis.call('HDEL', KEYS[6], id)
+  rt_group_done({ gactive = KEYS[14] }, e)
   from = 'active'
 elseif redis.call('ZREM', KEYS[3], id) == 1 then
   e = redis.call('HGET', KEYS[7], id)

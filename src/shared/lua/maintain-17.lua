@@ -6,6 +6,7 @@ KEYS[13] progress (HASH id -> last progress JSON; cleared for recovered tasks)
 KEYS[14] prio (ZSET id -> priority score of waiting prioritized tasks)
 KEYS[15] groups (ZSET id -> virtual-time score of waiting grouped tasks)
 KEYS[16] gstate (HASH group -> score of its last queued task)
+KEYS[17] gactive (HASH group -> its tasks running now)
 ARGV[1] now, ARGV[2] max tasks to move of each kind, ARGV[3] worker staleness (ms)
 Returns {recovered, promoted, dead, nextDue}: nextDue is the earliest lease deadline or due
 time still pending (ms), or -1 when there is none.
@@ -16,7 +17,7 @@ its last attempt it is dead-lettered with the error "lease expired".
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local Q = {
-  wait = KEYS[1], delayed = KEYS[5], data = KEYS[6], meta = KEYS[8], prio = KEYS[14], groups = KEYS[15], gstate = KEYS[16],
+  wait = KEYS[1], delayed = KEYS[5], data = KEYS[6], meta = KEYS[8], prio = KEYS[14], groups = KEYS[15], gstate = KEYS[16], gactive = KEYS[17],
 }
 local recovered, promoted, died = 0, 0, 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
@@ -26,6 +27,7 @@ for _, id in ipairs(expired) do
   if cur then
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[13], id)
+    rt_group_done(Q, string.sub(cur, string.find(cur, '|', 1, true) + 1))
     local sep = string.find(cur, '|', 1, true)
     local token = string.sub(cur, 1, sep - 1)
     local e = string.sub(cur, sep + 1)
