@@ -163,6 +163,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--max-waiting <n>', 'most waiting tasks; publishing beyond fails (0: no limit)', intArg(0))
       .option('--max-active <n>', 'most tasks running at once across all workers (0: no limit)', intArg(0))
       .option('--group-max-active <n>', 'most tasks of one fair group running at once (0: no limit)', intArg(0))
+      .option('--group-rate <n/duration>', 'most tasks one fair group starts per window, e.g. 10/1s', rateArg)
       .option('--rate <n/duration>', 'most tasks started per window across all workers, e.g. 100/1s (0/1s: no limit)', rateArg)
       .action((queue: string, o: ConfigOptions) => {
         action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
@@ -174,6 +175,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
             maxWaiting: o.maxWaiting,
             maxActive: o.maxActive,
             groupMaxActive: o.groupMaxActive,
+            groupRateMax: o.groupRate?.max,
+            groupRateWindowMs: o.groupRate?.windowMs,
             rateMax: o.rate?.max,
             rateWindowMs: o.rate?.windowMs,
           };
@@ -197,6 +200,7 @@ interface ConfigOptions {
   maxWaiting?: number;
   maxActive?: number;
   groupMaxActive?: number;
+  groupRate?: { max: number; windowMs: number };
   rate?: { max: number; windowMs: number };
 }
 

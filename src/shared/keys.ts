@@ -46,6 +46,7 @@ export interface QueueKeys {
   groups: string;
   gstate: string;
   gactive: string;
+  grate: string;
   errors: string;
   progress: string;
   workers: string;
@@ -80,6 +81,7 @@ export function queueKeys(queue: string): QueueKeys {
     groups: `${p}groups`,
     gstate: `${p}gstate`,
     gactive: `${p}gactive`,
+    grate: `${p}grate`,
     errors: `${p}errors`,
     progress: `${p}progress`,
     workers: `${p}workers`,

@@ -70,6 +70,10 @@ export interface QueueSettings {
   rateWindowMs?: number;
   /** Most tasks of one fair group running at once across all workers. 0: no limit (default). */
   groupMaxActive?: number;
+  /** Most tasks one fair group starts per groupRateWindowMs. 0: no limit (default). */
+  groupRateMax?: number;
+  /** The per-group rate limit's window, ms (required with groupRateMax). */
+  groupRateWindowMs?: number;
 }
 
 export interface QueueCounts {
@@ -511,6 +515,9 @@ export class Queue<T = unknown> {
     }
     if (settings.rateMax && !settings.rateWindowMs && !(await this.client.hget(this.keys.config, 'rateWindowMs'))) {
       throw new UsageError('rateMax needs rateWindowMs (the window it counts in)');
+    }
+    if (settings.groupRateMax && !settings.groupRateWindowMs && !(await this.client.hget(this.keys.config, 'groupRateWindowMs'))) {
+      throw new UsageError('groupRateMax needs groupRateWindowMs (the window it counts in)');
     }
     if (entries.length) await this.client.hset(this.keys.config, Object.fromEntries(entries) as Record<string, number>);
   }

@@ -102,4 +102,25 @@ describe('fair groups', () => {
     expect(await q.client.hgetall(q.keys.gactive)).toEqual({});
     await q.close();
   });
+
+  it('groupRateMax caps how many tasks each group starts per window; other groups are not held back', async () => {
+    const q = new Queue<string>('fair-rate', { connection: redis.url });
+    await q.configure({ groupRateMax: 2, groupRateWindowMs: 300 });
+    await q.addBulk([
+      ...Array.from({ length: 6 }, (_, i) => ({ data: `A${i}`, opts: { group: 'a' } })),
+      ...Array.from({ length: 2 }, (_, i) => ({ data: `B${i}`, opts: { group: 'b' } })),
+    ]);
+    const starts = new Map<string, number>();
+    const w = new Worker<string>('fair-rate', (t) => void starts.set(t.data, Date.now()), { connection: redis.url, concurrency: 10 });
+    collectErrors(w);
+    const t0 = Date.now();
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 8, 10_000, 'all done');
+    await w.close();
+    const a = [...starts].filter(([d]) => d.startsWith('A')).map(([, t]) => t).sort((x, y) => x - y);
+    // Six tasks at two per window need three windows.
+    expect(a[5]! - a[0]!).toBeGreaterThanOrEqual(300);
+    expect(Math.max(starts.get('B0')!, starts.get('B1')!) - t0).toBeLessThan(300 + 200);
+    await q.close();
+  });
 });

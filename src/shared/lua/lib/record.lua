@@ -54,13 +54,14 @@ end
 -- Reads a queue's settings, with the defaults used when none are configured.
 local function rt_config(configKey)
   local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused',
-    'maxActive', 'rateMax', 'rateWindowMs', 'groupMaxActive')
+    'maxActive', 'rateMax', 'rateWindowMs', 'groupMaxActive', 'groupRateMax', 'groupRateWindowMs')
   return {
     keepC = tonumber(c[1]) or 1000, ageC = tonumber(c[2]) or 86400000,
     keepD = tonumber(c[3]) or 10000, ageD = tonumber(c[4]) or 604800000,
     paused = c[5] == '1',
     maxActive = tonumber(c[6]) or 0, rateMax = tonumber(c[7]) or 0, rateWindow = tonumber(c[8]) or 0,
     groupMaxActive = tonumber(c[9]) or 0,
+    groupRateMax = tonumber(c[10]) or 0, groupRateWindow = tonumber(c[11]) or 0,
   }
 end
 
@@ -154,27 +155,38 @@ end
 -- Takes up to `count` grouped tasks, round robin across groups, and advances the virtual time.
 -- gactive counts each group's running tasks; with groupMaxActive set, a group at its limit is
 -- passed over: the next 200 entries are looked at (one per group per round, so that covers
--- many rounds), and skipped tasks keep their place.
-local function rt_take_groups(Q, count, cfg)
+-- many rounds), and skipped tasks keep their place. groupRateMax / groupRateWindowMs likewise
+-- cap the tasks each group starts per window (counted in grate as "<group>:<window number>");
+-- when that holds tasks back, the marker member "d" gets the end of the window.
+local function rt_take_groups(Q, count, cfg, now)
   local out = {}
   if count <= 0 then return out end
-  local taken, ids, started = {}, {}, {}
-  if cfg.groupMaxActive > 0 then
+  local ids, started = {}, {}
+  local capActive = cfg.groupMaxActive > 0
+  local capRate = cfg.groupRateMax > 0 and cfg.groupRateWindow > 0
+  local win = capRate and math.floor(now / cfg.groupRateWindow) or 0
+  if capActive or capRate then
     local cand = redis.call('ZRANGE', Q.groups, 0, 199, 'WITHSCORES')
     if #cand == 0 then return out end
     local cids = {}
     for i = 1, #cand, 2 do cids[#cids + 1] = cand[i] end
     local recs = redis.call('HMGET', Q.data, unpack(cids))
-    local active = {}
+    local active, used = {}, {}
     local vt
+    local rateHeld = false
     for i = 1, #cids do
       if #ids >= count then break end
       local e = recs[i]
       if e then
         local g = rt_group(e)
-        if active[g] == nil then active[g] = tonumber(redis.call('HGET', Q.gactive, g) or '0') end
-        if active[g] < cfg.groupMaxActive then
-          active[g] = active[g] + 1
+        if capActive and active[g] == nil then active[g] = tonumber(redis.call('HGET', Q.gactive, g) or '0') end
+        if capRate and used[g] == nil then used[g] = tonumber(redis.call('HGET', Q.grate, g .. ':' .. win) or '0') end
+        local okActive = not capActive or active[g] < cfg.groupMaxActive
+        local okRate = not capRate or used[g] < cfg.groupRateMax
+        if okActive and not okRate then rateHeld = true end
+        if okActive and okRate then
+          if capActive then active[g] = active[g] + 1 end
+          if capRate then used[g] = used[g] + 1 end
           started[g] = (started[g] or 0) + 1
           ids[#ids + 1] = cids[i]
           out[#out + 1] = e
@@ -182,6 +194,7 @@ local function rt_take_groups(Q, count, cfg)
         end
       end
     end
+    if rateHeld then redis.call('ZADD', Q.marker, 'LT', (win + 1) * cfg.groupRateWindow, 'd') end
     if #ids == 0 then return out end
     redis.call('ZREM', Q.groups, unpack(ids))
     redis.call('HSET', Q.meta, 'vt', vt)
@@ -200,7 +213,13 @@ local function rt_take_groups(Q, count, cfg)
     end
   end
   redis.call('HDEL', Q.data, unpack(ids))
-  for g, n in pairs(started) do redis.call('HINCRBY', Q.gactive, g, n) end
+  for g, n in pairs(started) do
+    redis.call('HINCRBY', Q.gactive, g, n)
+    if capRate and redis.call('HINCRBY', Q.grate, g .. ':' .. win, n) == n then
+      -- A new window for this group: the previous window's count is of no use any more.
+      redis.call('HDEL', Q.grate, g .. ':' .. (win - 1))
+    end
+  end
   return out
 end
 

@@ -12,7 +12,7 @@
 -- the window). When a limit holds tasks back, the marker member "d" gets the time the window
 -- ends, so that an idle worker comes back then.
 -- Q holds the queue's keys: wait, active, lease, marker, corrupt, delayed, data, prio, rate,
--- groups, gstate, gactive, meta.
+-- groups, gstate, gactive, grate, meta.
 local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
   local out = {}
   if retry then
@@ -54,7 +54,7 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
       if need > 1 then fromGroups = math.floor(need / 2)
       elseif redis.call('HINCRBY', Q.meta, 'turn', 1) % 2 == 0 then fromGroups = 1 end
     end
-    local more = rt_take_groups(Q, fromGroups, cfg)
+    local more = rt_take_groups(Q, fromGroups, cfg, now)
     for i = 1, #more do els[#els + 1] = more[i] end
     if #els < count then
       more = redis.call('RPOP', Q.wait, count - #els)
@@ -63,7 +63,7 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
       end
     end
     if #els < count then
-      more = rt_take_groups(Q, count - #els, cfg)
+      more = rt_take_groups(Q, count - #els, cfg, now)
       for i = 1, #more do els[#els + 1] = more[i] end
     end
     if #els < count then

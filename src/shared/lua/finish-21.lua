@@ -10,6 +10,7 @@ KEYS[17] rate (STRING tasks started in the current rate-limit window)
 KEYS[18] groups (ZSET id -> virtual-time score of waiting grouped tasks)
 KEYS[19] gstate (HASH group -> score of its last queued task)
 KEYS[20] gactive (HASH group -> its tasks running now)
+KEYS[21] grate (HASH "<group>:<window number>" -> tasks the group started in that window)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
@@ -32,7 +33,7 @@ local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
 local Q = {
   wait = KEYS[1], active = KEYS[2], lease = KEYS[3], marker = KEYS[4], corrupt = KEYS[5], meta = KEYS[6],
-  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19], gactive = KEYS[20],
+  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19], gactive = KEYS[20], grate = KEYS[21],
 }
 local statuses = {}
 local completed, died, retried = 0, 0, 0
