@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { Redis } from 'ioredis';
+import { createInterface } from 'node:readline';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
@@ -155,6 +156,49 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           return !o.allDead && n < ids.length ? ExitCode.failed : ExitCode.ok;
         });
       });
+    admin('delete', 'delete a task that is not running, with its result and errors')
+      .argument('<id>', 'task id')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((queue: string, id: string, o: { redis?: string; yes?: boolean }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          if (!(await confirm(io, `delete ${q.name}#${id}?`, o.yes))) return ExitCode.failed;
+          const from = await q.delete(id);
+          if (!from) {
+            io.stderr.write(`task-monitor: ${q.name}#${id} is unknown (or no longer retained)\n`);
+            return ExitCode.failed;
+          }
+          io.stderr.write(`deleted ${q.name}#${id} (was ${from})\n`);
+          return ExitCode.ok;
+        });
+      });
+    admin('purge', 'delete every task of a queue in one state (not running ones)')
+      .addOption(new Option('-s, --state <state>', 'which state').choices(['waiting', 'delayed', 'completed', 'dead', 'cancelled']).makeOptionMandatory())
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((queue: string, o: { redis?: string; yes?: boolean; state: 'waiting' | 'delayed' | 'completed' | 'dead' | 'cancelled' }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          if (!(await confirm(io, `delete every ${o.state} task of ${q.name}?`, o.yes))) return ExitCode.failed;
+          const n = await q.purge(o.state);
+          io.stderr.write(`purged ${n} ${o.state} task(s) of ${q.name}\n`);
+          return ExitCode.ok;
+        });
+      });
+    admin('fsck', 'find and repair inconsistencies in a queue, and report what was fixed')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('--json', 'print the report as JSON')
+      .action((queue: string, o: { redis?: string; yes?: boolean; json?: boolean }) => {
+        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+          if (!(await confirm(io, `check and repair ${q.name}?`, o.yes))) return ExitCode.failed;
+          const r = await q.fsck();
+          if (o.json) io.stdout.write(`${JSON.stringify({ queue: q.name, ...r })}\n`);
+          else {
+            io.stdout.write(
+              `${q.name}: ${r.orphanActive} active task(s) without a lease sent back, ${r.staleLease} stale lease(s) removed, ` +
+                `${r.orphanRecord} record(s) in no state dead-lettered, fair-group counts recounted (${r.groupCounts} running)\n`,
+            );
+          }
+          return ExitCode.ok;
+        });
+      });
     admin('config', "print a queue's settings as JSON, or change them")
       .option('--keep-completed <n>', 'completed tasks kept (0: none)', intArg(0))
       .option('--keep-completed-for <duration>', 'how long completed tasks are kept', durationArg)
@@ -211,6 +255,20 @@ function rateArg(value: string): { max: number; windowMs: number } {
   const windowMs = durationArg(m[2]!);
   if (windowMs <= 0) throw new InvalidArgumentError('the window must be longer than 0.');
   return { max: Number(m[1]), windowMs };
+}
+
+/**
+ * Asks on a terminal before a destructive step ("y" goes on); --yes skips it. Without a
+ * terminal there is no one to ask, and the command goes on.
+ */
+async function confirm(io: Io, question: string, yes: boolean | undefined): Promise<boolean> {
+  if (yes || !io.stdin.isTTY) return true;
+  const rl = createInterface({ input: io.stdin, output: io.stderr });
+  const answer = await new Promise<string>((r) => rl.question(`${question} [y/N] `, r));
+  rl.close();
+  if (/^y(es)?$/i.test(answer.trim())) return true;
+  io.stderr.write('nothing done\n');
+  return false;
 }
 
 async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {

@@ -489,6 +489,107 @@ export class Queue<T = unknown> {
     }
   }
 
+  /**
+   * Finds and repairs inconsistencies: active tasks without a lease (recovered at once), leases
+   * without a task (removed), records in no state (dead-lettered for review), and the fair
+   * groups' running counts (recounted). Scans in steps; each repair re-checks atomically.
+   */
+  async fsck(): Promise<{ orphanActive: number; staleLease: number; orphanRecord: number; groupCounts: number }> {
+    const k = this.keys;
+    const repair = async (kind: string, ids: string[]) =>
+      ids.length ? Number(await runScript(this.client, 'fsck', scriptKeys.fsck(k), [Date.now(), kind, ...ids])) : 0;
+    const scanHash = async (key: string, visit: (ids: string[]) => Promise<void>) => {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.client.hscan(key, cursor, 'COUNT', 500);
+        cursor = next;
+        const ids: string[] = [];
+        for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
+        await visit(ids);
+      } while (cursor !== '0');
+    };
+    let orphanActive = 0;
+    let orphanRecord = 0;
+    let staleLease = 0;
+    await scanHash(k.active, async (ids) => {
+      const scores = ids.length ? await this.client.zmscore(k.lease, ...ids) : [];
+      orphanActive += await repair('orphan-active', ids.filter((_, i) => scores[i] === null));
+    });
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.client.zscan(k.lease, cursor, 'COUNT', 500);
+      cursor = next;
+      const ids: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
+      const pipe = this.client.pipeline();
+      for (const id of ids) pipe.hexists(k.active, id);
+      const res = (await pipe.exec()) ?? [];
+      staleLease += await repair('stale-lease', ids.filter((_, i) => res[i]?.[1] === 0));
+    } while (cursor !== '0');
+    await scanHash(k.data, async (ids) => {
+      if (!ids.length) return;
+      const pipe = this.client.pipeline();
+      for (const key of [k.delayed, k.completed, k.dead, k.cancelled, k.prio, k.groups]) pipe.zmscore(key, ...ids);
+      const res = ((await pipe.exec()) ?? []).map(([, v]) => v as Array<string | null>);
+      orphanRecord += await repair('orphan-record', ids.filter((_, i) => res.every((scores) => scores[i] === null)));
+    });
+    const groupCounts = Number(await runScript(this.client, 'fsck', scriptKeys.fsck(k), [Date.now(), 'gactive']));
+    return { orphanActive, staleLease, orphanRecord, groupCounts };
+  }
+
+  /**
+   * Deletes a task that is not running (waiting, delayed, completed, dead or cancelled), with
+   * everything kept about it. Resolves to the state it was deleted from, or null.
+   */
+  async delete(id: string): Promise<TaskState | null> {
+    const t = await this.getTask(id);
+    if (!t) return null;
+    if (t.state === 'active') throw new UsageError(`${this.name}#${id} is running: cancel it first`);
+    const k = this.keys;
+    if (t.state === 'waiting') {
+      const record = await this.findWaiting(id);
+      const multi = this.client.multi().zrem(k.prio, id).zrem(k.groups, id);
+      if (record) multi.lrem(k.wait, 1, record);
+      await multi.exec();
+    }
+    await this.client
+      .multi()
+      .zrem(k.delayed, id)
+      .zrem(k.completed, id)
+      .zrem(k.dead, id)
+      .zrem(k.cancelled, id)
+      .hdel(k.data, id)
+      .hdel(k.results, id)
+      .hdel(k.errors, id)
+      .exec();
+    return t.state;
+  }
+
+  /** Deletes every task in one state that is not running; resolves to how many. */
+  async purge(state: Exclude<TaskState, 'active'>): Promise<number> {
+    const k = this.keys;
+    let n = 0;
+    if (state === 'waiting') {
+      n += Number(await this.client.llen(k.wait));
+      await this.client.del(k.wait);
+      for (const z of [k.prio, k.groups]) n += await this.purgeSet(z);
+      return n;
+    }
+    const z = { delayed: k.delayed, completed: k.completed, dead: k.dead, cancelled: k.cancelled }[state];
+    return this.purgeSet(z);
+  }
+
+  private async purgeSet(z: string): Promise<number> {
+    const k = this.keys;
+    let n = 0;
+    for (;;) {
+      const ids = await this.client.zrange(z, 0, 999);
+      if (ids.length === 0) return n;
+      await this.client.multi().zrem(z, ...ids).hdel(k.data, ...ids).hdel(k.results, ...ids).hdel(k.errors, ...ids).exec();
+      n += ids.length;
+    }
+  }
+
   /** The record of a task waiting in the list (a scan: O(waiting), for admin use). */
   private async findWaiting(id: string): Promise<string | undefined> {
     const prefix = `${id}|`;

@@ -10,7 +10,7 @@ import { type QueueKeys, statsKey } from './keys.js';
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry';
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry' | 'fsck';
 
 export interface ScriptSource {
   name: string;
@@ -83,6 +83,9 @@ export const scriptKeys = {
     k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio, k.rate, k.groups, k.gstate, k.gactive, k.grate,
   ],
   retry: (k: QueueKeys) => [k.wait, k.prio, k.data, k.dead, k.cancelled, k.marker, k.meta, k.groups, k.gstate],
+  fsck: (k: QueueKeys) => [
+    k.active, k.lease, k.data, k.delayed, k.completed, k.dead, k.cancelled, k.prio, k.groups, k.errors, k.gactive, k.meta,
+  ],
   extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo, k.cancelled],
   cancel: (k: QueueKeys) => [
     k.wait, k.prio, k.delayed, k.active, k.lease, k.progress, k.data, k.cancelled, k.meta, k.config, k.results, k.errors, k.groups, k.gactive,

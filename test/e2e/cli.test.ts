@@ -405,6 +405,36 @@ describe('inspect and retry (end to end)', () => {
   });
 });
 
+describe('destructive admin commands (end to end)', () => {
+  it('delete, purge and fsck ask on a terminal; --yes and pipes go on', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'destroy', 'a', 'b', 'c']);
+    const [a] = pub.stdout.trim().split('\n');
+    // On a terminal, anything but "y" keeps the task.
+    const cmd = `${process.execPath} ${BIN('task-monitor')} delete destroy ${a} --redis ${redis.url}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.on('data', (b: Buffer) => (screen += b.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await waitFor(() => screen.includes('[y/N]'), 10_000, 'question');
+    child.stdin.write('n\r');
+    expect(await exited).toBe(1);
+    expect(screen).toContain('nothing done');
+    expect(await redis.client().llen('rt:{destroy}:wait')).toBe(3);
+    const del = await runCli('task-monitor', ['delete', 'destroy', a!, '--yes', '--redis', redis.url]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(del.stderr).toContain(`deleted destroy#${a} (was waiting)`);
+    const purge = await runCli('task-monitor', ['purge', 'destroy', '--state', 'waiting', '--redis', redis.url]);
+    expect(purge.code, purge.stderr).toBe(0);
+    expect(purge.stderr).toContain('purged 2 waiting task(s) of destroy');
+    const noState = await runCli('task-monitor', ['purge', 'destroy', '--redis', redis.url]);
+    expect(noState.code).toBe(2);
+    await redis.client().zadd('rt:{destroy}:lease', Date.now() + 60_000, '777');
+    const fsck = await runCli('task-monitor', ['fsck', 'destroy', '--json', '--redis', redis.url]);
+    expect(fsck.code, fsck.stderr).toBe(0);
+    expect(JSON.parse(fsck.stdout)).toEqual({ queue: 'destroy', orphanActive: 0, staleLease: 1, orphanRecord: 0, groupCounts: 0 });
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

@@ -50,4 +50,50 @@ describe('inspect and retry', () => {
     await w.close();
     await q.close();
   });
+
+  it('fsck repairs an active task without a lease, a stale lease, a record in no state, and group counts', async () => {
+    const q = new Queue<string>('fsck', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const [a, b] = await q.addBulk([{ data: 'a' }, { data: 'b' }]);
+    // a: taken by a "worker" whose lease entry got lost.
+    const rec = (await c.lrange(k.wait, -1, -1))[0]!;
+    await c.multi().rpop(k.wait).hset(k.active, a!, `ghost.1|${rec}`).exec();
+    await c.zadd(k.lease, Date.now() + 60_000, '9999');
+    await c.hset(k.data, '8888', '8888|0|3|1795696585356|||"orphan"');
+    await c.hset(k.gactive, 'tenant', 5);
+    const r = await q.fsck();
+    expect(r).toEqual({ orphanActive: 1, staleLease: 1, orphanRecord: 1, groupCounts: 0 });
+    expect(await c.zscore(k.lease, '9999')).toBeNull();
+    expect(await c.hgetall(k.gactive)).toEqual({});
+    expect((await q.getTask('8888'))?.state).toBe('dead');
+    // The lease it gave task a has expired: a worker's maintenance recovers it and runs it.
+    const ran: string[] = [];
+    const w = new Worker<string>('fsck', (t) => void ran.push(t.data), { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    await waitFor(() => ran.includes('a') && ran.includes('b'), 5000, 'both ran');
+    await w.close();
+    expect(b).toBeTruthy();
+    // Nothing left to repair.
+    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0 });
+    await q.close();
+  });
+
+  it('delete removes a task that is not running; purge empties a state', async () => {
+    const q = new Queue<string>('purge', { connection: redis.url });
+    const ids = await q.addBulk(['a', 'b', 'c'].map((data) => ({ data })));
+    const urgent = await q.add('urgent', { priority: 3 });
+    await q.add('later', { delay: 60_000 });
+    expect(await q.delete(ids[1]!)).toBe('waiting');
+    expect(await q.delete(urgent)).toBe('waiting');
+    expect(await q.getTask(ids[1]!)).toBeNull();
+    expect(await q.delete('12345')).toBeNull();
+    expect((await q.counts()).waiting).toBe(2);
+    expect(await q.purge('waiting')).toBe(2);
+    expect(await q.purge('delayed')).toBe(1);
+    expect(await q.counts()).toMatchObject({ waiting: 0, delayed: 0 });
+    expect(await q.client.hlen(q.keys.data)).toBe(0);
+    await q.close();
+  });
 });
