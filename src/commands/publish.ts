@@ -7,6 +7,7 @@ import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
 import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram } from './common.js';
+import { History, historyPath, Progress, promptHelp } from './prompt.js';
 
 interface PublishOptions {
   queue: string;
@@ -89,7 +90,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
         out(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
       } else if (io.stdin.isTTY) {
-        return await interactive(io, queue, addOpts, toData, print);
+        return await interactive(io, queue, addOpts, toData, print, Boolean(opts.dataJson));
       } else {
         await piped(io, queue, addOpts, toData, out);
       }
@@ -140,43 +141,69 @@ async function waitAll(io: Io, queue: Queue, ids: string[], opts: PublishOptions
   return code;
 }
 
-/** One task per line from a pipe, sent in batches; a bad line stops the run with its line number. */
+/**
+ * One task per line from a pipe, sent in batches; a bad line stops the run with its line number.
+ * On a terminal stderr (with a size) a `queued N tasks` line is redrawn in place as batches go out.
+ */
 async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void): Promise<number> {
   const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
+  const progress = new Progress(io.stderr);
+  // Ids printed to the same terminal would run into the progress line: clear it first.
+  const shared = Boolean(io.stdout.isTTY);
   let batch: unknown[] = [];
   let lineNo = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const items = batch.map((data) => ({ data, opts: addOpts }));
     batch = [];
-    print(await queue.addBulk(items));
+    const ids = await queue.addBulk(items);
+    if (shared) progress.clear();
+    print(ids);
+    progress.add(ids.length);
   };
-  for await (const line of rl) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    batch.push(toData(line, `line ${lineNo}`));
-    if (batch.length >= BATCH) await flush();
+  try {
+    for await (const line of rl) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      batch.push(toData(line, `line ${lineNo}`));
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+  } finally {
+    progress.done();
   }
-  await flush();
   return ExitCode.ok;
 }
 
-/** The interactive prompt: each line is a task, until Ctrl-D (exit 0) or Ctrl-C (exit 130). */
-async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void): Promise<number> {
+/**
+ * The interactive prompt: each line is a task, until `exit` or Ctrl-D (exit 0) or Ctrl-C (exit 130).
+ * `help` prints a short help. Lines are kept in a history file between sessions (up/down recall them).
+ */
+async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void, dataJson: boolean): Promise<number> {
   const c = colorFor(io.stderr, io.env);
-  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true, prompt: PROMPT });
+  const history = new History(historyPath(io.env), (m) => io.stderr.write(`${c.yellow(`task-publish: ${m}`)}\n`)).load();
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true, prompt: PROMPT, history: history.entries, historySize: 1000 });
   let interrupted = false;
+  let exited = false;
   rl.on('SIGINT', () => {
     interrupted = true;
     rl.close();
   });
-  // Lines are queued one after another; Ctrl-C or Ctrl-D still lets every entered line finish.
+  // Lines are queued one after another; Ctrl-C, Ctrl-D or `exit` still lets every entered line finish.
   let chain: Promise<void> = Promise.resolve();
   let failure: unknown;
   rl.on('line', (line) => {
+    if (exited) return; // typed (or pasted) after `exit`
+    const text = line.trim();
+    if (text === 'exit') {
+      exited = true;
+      rl.close();
+      return;
+    }
     chain = chain.then(async () => {
-      const text = line.trim();
-      if (text !== '' && failure === undefined) {
+      if (text === 'help') io.stderr.write(promptHelp(queue.name, history.file, dataJson));
+      else if (text !== '' && failure === undefined) {
+        history.add(text);
         try {
           const [id] = await queue.addBulk([{ data: toData(text, 'task'), opts: addOpts }]);
           print([id!]);
@@ -198,7 +225,8 @@ async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t
   await done;
   closed = true;
   await chain;
+  history.trim();
   if (failure !== undefined) throw failure;
-  io.stderr.write('\n');
+  if (!exited) io.stderr.write('\n'); // after `exit` the cursor is already on a fresh line
   return interrupted ? ExitCode.interrupted : ExitCode.ok;
 }
