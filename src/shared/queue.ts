@@ -184,12 +184,10 @@ export class Queue<T = unknown> {
     const ids: string[] = [];
     for (let i = 0; i < encoded.length; i += BATCH) {
       const chunk = encoded.slice(i, i + BATCH);
-      const res = (await runScript(
-        this.client,
-        'publish',
-        scriptKeys.publish(this.keys),
-        [now, chunk.length, ...chunk.flat()],
-      )) as Array<number | string>;
+      // Due now, priority 0, no group, no key: only the records go (the script's plain mode).
+      const plain = chunk.every((e) => e[0] === 0 && e[1] === 0 && e[2] === '' && e[3] === '');
+      const args = plain ? [now, -chunk.length, ...chunk.map((e) => e[5]!)] : [now, chunk.length, ...chunk.flat()];
+      const res = (await runScript(this.client, 'publish', scriptKeys.publish(this.keys), args)) as Array<number | string>;
       if (res[0] === -1) {
         throw new QueueFullError(
           `queue ${this.name} is full: ${res[1]} tasks waiting, maxWaiting would be exceeded${ids.length ? ` (the first ${ids.length} tasks were accepted)` : ''}`,

@@ -11,8 +11,9 @@ KEYS[9] idemexp  ZSET   idempotency key -> when it stops counting (ms)
 KEYS[10] groups  ZSET   id -> virtual-time score of waiting grouped tasks (fair round robin)
 KEYS[11] gstate  HASH   group -> score of its last queued task
 ARGV[1] now (ms)
-ARGV[2] n, the number of tasks
-then 6 values per task: runAt (ms; <= now: now), priority (-100..100), group ("" for none),
+ARGV[2] n, the number of tasks; -n for n plain tasks (due now, priority 0, no group, no key),
+then just each record's tail: the common bulk case, without the per-task fields below.
+Otherwise 6 values per task: runAt (ms; <= now: now), priority (-100..100), group ("" for none),
 idempotency key ("" for none), how long the key counts (ms), and the record's tail "<max>|<publishedAt>|<name>|<opts>|<data>"
 (the script puts "<id>|0|" in front). A task whose key was used within the window is not created again: its
 position gets the first task's id.
@@ -25,11 +26,29 @@ exceeded (nothing is accepted then).
 --@include record
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local plain = n < 0
+if plain then n = -n end
 local Q = { wait = KEYS[2], data = KEYS[5], prio = KEYS[7], groups = KEYS[10], gstate = KEYS[11], meta = KEYS[1] }
 local maxWaiting = tonumber(redis.call('HGET', KEYS[6], 'maxWaiting') or '0')
 if maxWaiting > 0 then
   local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[10])
   if waiting + n > maxWaiting then return {-1, waiting} end
+end
+
+if plain then
+  local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
+  local batch = {}
+  for i = 0, n - 1 do
+    batch[#batch + 1] = (first + i) .. '|0|' .. ARGV[3 + i]
+    if #batch >= 1000 then
+      redis.call('LPUSH', KEYS[2], unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('LPUSH', KEYS[2], unpack(batch)) end
+  redis.call('HINCRBY', KEYS[1], 'published', n)
+  redis.call('ZADD', KEYS[3], 0, 'm')
+  return {first, n}
 end
 
 -- Idempotency keys: which positions repeat a key seen within its window (or earlier in the batch).
