@@ -24,6 +24,13 @@ export interface QueueSnapshot {
   /** Completed tasks per second over the last few seconds. */
   ratePerSec: number;
   failedPerSec: number;
+  /** Completed tasks in each of the last 60 seconds, oldest first (the sparkline). */
+  completedPerSecond: number[];
+  /** Wait from publishing to start over the last minute: the histogram bucket bounds, ms. */
+  waitP50Ms: number | null;
+  waitP99Ms: number | null;
+  /** Age of the oldest waiting task, ms. */
+  oldestWaitingMs: number | null;
 }
 
 export interface Snapshot {
@@ -37,6 +44,19 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
+const BARS = ' ▁▂▃▄▅▆▇█';
+
+/** One character per value, scaled to the largest. */
+export function sparkline(values: number[]): string {
+  const max = Math.max(0, ...values);
+  return values.map((v) => (max === 0 ? BARS[0]! : BARS[Math.min(8, Math.ceil((v / max) * 8))]!)).join('');
+}
+
+/** "≤5ms" style bound of a histogram bucket. */
+function bound(ms: number): string {
+  return ms === Infinity ? '>1h' : `≤${formatDuration(ms)}`;
+}
+
 function rate(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
@@ -46,8 +66,8 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   const lines: string[] = [];
   lines.push(c.bold(`redtask monitor  ${s.redis}  ${new Date(s.time).toISOString().replace('T', ' ').slice(0, 19)} UTC`));
   lines.push('');
-  const head = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', 'DONE/S', 'FAIL/S', 'WORKERS'];
-  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length + (q.paused ? 9 : 0))), 8, 7, 8, 10, 7, 8, 7, 8];
+  const head = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', 'DONE/S', 'FAIL/S', 'WORKERS', 'WAIT p50/p99', 'OLDEST'];
+  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length + (q.paused ? 9 : 0))), 8, 7, 8, 10, 7, 8, 7, 8, 13, 8];
   lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')));
   if (s.queues.length === 0) lines.push(c.dim('(no queues yet: publish a task with task-publish)'));
   for (const q of s.queues) {
@@ -62,6 +82,8 @@ export function render(s: Snapshot, c: ChalkInstance): string {
       rate(q.ratePerSec),
       rate(q.failedPerSec),
       String(workers),
+      q.waitP50Ms === null ? '-' : `${bound(q.waitP50Ms)}/${bound(q.waitP99Ms!)}`,
+      q.oldestWaitingMs === null ? '-' : formatDuration(q.oldestWaitingMs),
     ];
     lines.push(
       cells
@@ -74,6 +96,15 @@ export function render(s: Snapshot, c: ChalkInstance): string {
         })
         .join('  '),
     );
+  }
+  if (s.queues.length > 0) {
+    lines.push('');
+    lines.push(c.bold('completed per second, last minute'));
+    const nameWidth = Math.max(5, ...s.queues.map((q) => q.name.length));
+    for (const q of s.queues) {
+      const peak = Math.max(0, ...q.completedPerSecond);
+      lines.push(`${pad(q.name, nameWidth)}  ${c.green(sparkline(q.completedPerSecond))}  peak ${peak}/s`);
+    }
   }
   lines.push('');
   lines.push(c.bold(`workers (${s.workers.length})`));

@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import { createInterface } from 'node:readline';
 import { ExitCode, UsageError } from '../shared/errors.js';
-import { validateQueueName } from '../shared/keys.js';
+import { validateQueueName, WAIT_BUCKETS } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
@@ -18,6 +18,20 @@ interface MonitorOptions {
 }
 
 const RATE_WINDOW = 5;
+/** The sparkline and the wait percentiles cover the last minute. */
+const HISTORY_WINDOW = 60;
+
+/** The upper bound of the histogram bucket that holds the p-th percentile, or null. */
+export function percentile(counts: number[], p: number): number | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i]!;
+    if (seen >= total * p) return WAIT_BUCKETS[i]!;
+  }
+  return WAIT_BUCKETS[WAIT_BUCKETS.length - 1]!;
+}
 
 /** Reads the state of the given queues (default: every known queue) and their live workers. */
 export async function snapshot(client: Redis, url: string, names?: string[]): Promise<Snapshot> {
@@ -28,9 +42,11 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
   await Promise.all(
     queueNames.map(async (name) => {
       const q = new Queue(name, { connection: client });
-      const [c, hist, ws] = await Promise.all([q.counts(), q.history(RATE_WINDOW, now), q.workers()]);
-      const done = hist.reduce((a, h) => a + h.completed, 0);
-      const failed = hist.reduce((a, h) => a + h.failed, 0);
+      const [c, hist, ws, oldest] = await Promise.all([q.counts(), q.history(HISTORY_WINDOW, now), q.workers(), q.oldestWaitingAge(now)]);
+      const recent = hist.slice(-RATE_WINDOW);
+      const done = recent.reduce((a, h) => a + h.completed, 0);
+      const failed = recent.reduce((a, h) => a + h.failed, 0);
+      const waits = WAIT_BUCKETS.map((_, i) => hist.reduce((a, h) => a + (h.waits[i] ?? 0), 0));
       queues.push({
         name,
         waiting: c.waiting,
@@ -47,6 +63,10 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
         paused: c.paused,
         ratePerSec: done / RATE_WINDOW,
         failedPerSec: failed / RATE_WINDOW,
+        completedPerSecond: hist.map((h) => h.completed),
+        waitP50Ms: percentile(waits, 0.5),
+        waitP99Ms: percentile(waits, 0.99),
+        oldestWaitingMs: oldest,
       });
       for (const w of ws) workers.set(w.id, w);
     }),
@@ -193,7 +213,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           else {
             io.stdout.write(
               `${q.name}: ${r.orphanActive} active task(s) without a lease sent back, ${r.staleLease} stale lease(s) removed, ` +
-                `${r.orphanRecord} record(s) in no state dead-lettered, fair-group counts recounted (${r.groupCounts} running)\n`,
+                `${r.orphanRecord} record(s) in no state dead-lettered, ${r.schedules} schedule(s) given their pending fire back, ` +
+                `fair-group counts recounted (${r.groupCounts} running)\n`,
             );
           }
           return ExitCode.ok;
@@ -289,7 +310,8 @@ async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter):
   const tty = Boolean(io.stdout.isTTY) && !opts.json;
   const show = (s: Snapshot) => {
     if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
-    else if (tty) io.stdout.write(`\x1b[H\x1b[2J${render(s, c)}\n`);
+    // Redrawn in place: home, each line then clear-to-end-of-line, then clear below. No flicker.
+    else if (tty) io.stdout.write(`\x1b[H${render(s, c).split('\n').join('\x1b[K\n')}\x1b[K\n\x1b[J`);
     else io.stdout.write(`${opts.once ? render(s, c) : renderLine(s)}\n`);
   };
   try {

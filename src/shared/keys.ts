@@ -12,6 +12,19 @@ export function validateQueueName(name: string): string {
   return name;
 }
 
+/**
+ * Upper bounds (ms) of the wait-time histogram buckets: field `w<i>` of a stats bucket counts
+ * the tasks that waited at most WAIT_BUCKETS[i] ms (and more than the bound before) from
+ * publishing to starting. The last bucket is open-ended.
+ */
+export const WAIT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300_000, 3_600_000, Infinity];
+
+export function waitBucket(ms: number): number {
+  let i = 0;
+  while (ms > WAIT_BUCKETS[i]!) i++;
+  return i;
+}
+
 /** Per-second bucket of a queue's completed/failed counts (HASH, expires after an hour). */
 export function statsKey(queue: string, second: number): string {
   return `rt:{${queue}}:stats:${second}`;

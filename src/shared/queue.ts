@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
-import { eventsChannel, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName } from './keys.js';
+import { eventsChannel, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
-import { deleteSchedule, getSchedules, putSchedule, type ScheduleInfo, type ScheduleOptions, setSchedulePaused } from './schedule.js';
+import { deleteSchedule, getSchedules, parseState, parseStored, putSchedule, type ScheduleInfo, type ScheduleOptions, setSchedulePaused, Timing } from './schedule.js';
 
 export interface ConnectionOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
@@ -344,16 +344,34 @@ export class Queue<T = unknown> {
    * Completed and failed (dead-lettered) tasks per second, one entry per second for the
    * `seconds` full seconds before now, oldest first.
    */
-  async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number }>> {
+  async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number; waits: number[] }>> {
     const last = Math.floor(now / 1000) - 1;
     const pipe = this.client.pipeline();
-    for (let s = last - seconds + 1; s <= last; s++) pipe.hmget(statsKey(this.name, s), 'completed', 'failed');
+    const fields = ['completed', 'failed', ...WAIT_BUCKETS.map((_, i) => `w${i}`)];
+    for (let s = last - seconds + 1; s <= last; s++) pipe.hmget(statsKey(this.name, s), ...fields);
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, v], i) => {
       if (err) throw err;
-      const [c, f] = v as Array<string | null>;
-      return { second: last - seconds + 1 + i, completed: num(c), failed: num(f) };
+      const [c, f, ...w] = v as Array<string | null>;
+      return { second: last - seconds + 1 + i, completed: num(c), failed: num(f), waits: w.map(num) };
     });
+  }
+
+  /** Age (ms) of the oldest waiting task, or null when none waits. */
+  async oldestWaitingAge(now = Date.now()): Promise<number | null> {
+    const k = this.keys;
+    const [tail, prio, groups] = await Promise.all([
+      this.client.lindex(k.wait, -1),
+      this.client.zrange(k.prio, 0, 0),
+      this.client.zrange(k.groups, 0, 0),
+    ]);
+    const records = [tail, ...(await Promise.all([...prio, ...groups].map((id) => this.client.hget(k.data, id))))];
+    let oldest = Infinity;
+    for (const e of records) {
+      const ts = e ? Number(e.split('|', 4)[3]) : NaN;
+      if (ts < oldest) oldest = ts;
+    }
+    return oldest === Infinity ? null : Math.max(0, now - oldest);
   }
 
   /**
@@ -492,7 +510,7 @@ export class Queue<T = unknown> {
    * without a task (removed), records in no state (dead-lettered for review), and the fair
    * groups' running counts (recounted). Scans in steps; each repair re-checks atomically.
    */
-  async fsck(): Promise<{ orphanActive: number; staleLease: number; orphanRecord: number; groupCounts: number }> {
+  async fsck(): Promise<{ orphanActive: number; staleLease: number; orphanRecord: number; groupCounts: number; schedules: number }> {
     const k = this.keys;
     const repair = async (kind: string, ids: string[]) =>
       ids.length ? Number(await runScript(this.client, 'fsck', scriptKeys.fsck(k), [Date.now(), kind, ...ids])) : 0;
@@ -532,7 +550,28 @@ export class Queue<T = unknown> {
       orphanRecord += await repair('orphan-record', ids.filter((_, i) => res.every((scores) => scores[i] === null)));
     });
     const groupCounts = Number(await runScript(this.client, 'fsck', scriptKeys.fsck(k), [Date.now(), 'gactive']));
-    return { orphanActive, staleLease, orphanRecord, groupCounts };
+    // A schedule with no pending fire gets one back from its definition (the workers' schedulers
+    // do the same within a second; this makes it visible and does not depend on a worker).
+    let schedules = 0;
+    const [defs, states, pending] = await Promise.all([
+      this.client.hgetall(k.schedules),
+      this.client.hgetall(k.schedstate),
+      this.client.zrange(k.schednext, 0, -1),
+    ]);
+    const has = new Set(pending);
+    for (const [name, raw] of Object.entries(defs)) {
+      if (has.has(name)) continue;
+      let def;
+      try {
+        def = parseStored(raw);
+      } catch {
+        continue;
+      }
+      if (def.paused) continue;
+      const next = new Timing(def).nextAfter(Math.max(parseState(states[name]).lastDue, def.since));
+      if (next !== null && (await this.client.zadd(k.schednext, 'NX', next, name)) === 1) schedules++;
+    }
+    return { orphanActive, staleLease, orphanRecord, groupCounts, schedules };
   }
 
   /**

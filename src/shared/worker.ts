@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
 import { formatDuration } from './duration.js';
-import { queueKeys, type QueueKeys, validateQueueName } from './keys.js';
+import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
@@ -154,6 +154,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
   private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
+  /** Per queue, how many started tasks waited how long (WAIT_BUCKETS), since the last heartbeat. */
+  private readonly waits = new Map<string, number[]>();
   private accepting = false;
   private stopped = false;
   /** Task calls in flight, and the slots they hold for the tasks they may bring. */
@@ -410,6 +412,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
+    let counts = this.waits.get(queue);
+    if (!counts) this.waits.set(queue, (counts = new Array<number>(WAIT_BUCKETS.length).fill(0)));
+    counts[waitBucket(now - rec.publishedAt)]!++;
     this.emit('started', task);
     const k = this.keys.get(queue)!;
     const ctx: HandlerContext = {
@@ -575,6 +580,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       return;
     }
     this.ticking = true;
+    this.flushWaits();
     try {
       const now = Date.now();
       const pipe = this.client.pipeline();
@@ -640,6 +646,25 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     for (const run of this.running.values()) {
       if (now > run.leaseUntil) abortRun(run, new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
     }
+  }
+
+  /**
+   * Sends the wait times (publish to start) counted since the last heartbeat, as histogram
+   * fields of the current second's stats bucket: off the tasks' own path, once a second.
+   */
+  private flushWaits(): void {
+    if (this.waits.size === 0) return;
+    const second = Math.floor(Date.now() / 1000);
+    const pipe = this.client.pipeline();
+    for (const [queue, counts] of this.waits) {
+      const key = statsKey(queue, second);
+      counts.forEach((n, i) => {
+        if (n > 0) pipe.hincrby(key, `w${i}`, n);
+      });
+      pipe.expire(key, 3600);
+    }
+    this.waits.clear();
+    this.untilClosed(pipe.exec()).catch((err: unknown) => this.report(err));
   }
 
   private scheduleTick(): void {

@@ -63,7 +63,7 @@ describe('inspect and retry', () => {
     await c.hset(k.data, '8888', '8888|0|3|1795696585356|||"orphan"');
     await c.hset(k.gactive, 'tenant', 5);
     const r = await q.fsck();
-    expect(r).toEqual({ orphanActive: 1, staleLease: 1, orphanRecord: 1, groupCounts: 0 });
+    expect(r).toEqual({ orphanActive: 1, staleLease: 1, orphanRecord: 1, groupCounts: 0, schedules: 0 });
     expect(await c.zscore(k.lease, '9999')).toBeNull();
     expect(await c.hgetall(k.gactive)).toEqual({});
     expect((await q.getTask('8888'))?.state).toBe('dead');
@@ -76,7 +76,12 @@ describe('inspect and retry', () => {
     await w.close();
     expect(b).toBeTruthy();
     // Nothing left to repair.
-    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0 });
+    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0, schedules: 0 });
+    // A schedule whose pending fire was deleted gets it back.
+    await q.schedule('nightly', 'report', { cron: '0 3 * * *' });
+    await c.zrem(k.schednext, 'nightly');
+    expect((await q.fsck()).schedules).toBe(1);
+    expect(Number(await c.zscore(k.schednext, 'nightly'))).toBeGreaterThan(Date.now());
     await q.close();
   });
 

@@ -1,6 +1,6 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { render, renderLine, renderTask, renderTaskLine, type Snapshot } from '../../src/commands/monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, sparkline, type Snapshot } from '../../src/commands/monitor-view.js';
 import type { TaskInfo } from '../../src/shared/queue.js';
 
 const plain = new Chalk({ level: 0 });
@@ -25,6 +25,10 @@ const snap: Snapshot = {
       cancelled: 0,
       ratePerSec: 42.5,
       failedPerSec: 0.2,
+      completedPerSecond: [0, 0, 10, 20, 40, 80, 40, 0],
+      waitP50Ms: 5,
+      waitP99Ms: 200,
+      oldestWaitingMs: 65_000,
     },
   ],
   workers: [
@@ -47,12 +51,20 @@ describe('monitor view (pure)', () => {
     expect(render(snap, plain)).toMatchInlineSnapshot(`
       "redtask monitor  redis://127.0.0.1:6379  2026-11-26 12:00:00 UTC
 
-      QUEUE    WAITING   ACTIVE   DELAYED   COMPLETED   FAILED    DONE/S   FAIL/S   WORKERS
-      emails        12        3         1        1500        2      42.5      0.2         1
+      QUEUE    WAITING   ACTIVE   DELAYED   COMPLETED   FAILED    DONE/S   FAIL/S   WORKERS   WAIT p50/p99    OLDEST
+      emails        12        3         1        1500        2      42.5      0.2         1    ≤5ms/≤200ms      1m5s
+
+      completed per second, last minute
+      emails    ▁▂▄█▄   peak 80/s
 
       workers (1)
       host-1-abc  host pid 1  queues emails  running 3/4  up 1m0s  seen 1.00s ago"
     `);
+  });
+
+  it('draws a sparkline scaled to the largest value', () => {
+    expect(sparkline([0, 1, 2, 4, 8])).toBe(' ▁▂▄█');
+    expect(sparkline([0, 0])).toBe('  ');
   });
 
   it('says so when there are no queues or workers', () => {

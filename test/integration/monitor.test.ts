@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot } from '../../src/commands/monitor.js';
+import { Queue, Worker } from '../../src/index.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { collectErrors, sleep } from '../helpers/util.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+describe('monitor snapshot', () => {
+  it('reports the oldest waiting task, the wait-time percentiles and the per-second history', async () => {
+    const q = new Queue<number>('mon', { connection: redis.url });
+    const c = redis.client();
+    expect(await q.oldestWaitingAge()).toBeNull();
+    await q.addBulk(Array.from({ length: 20 }, (_, i) => ({ data: i })));
+    await sleep(300);
+    expect(await q.oldestWaitingAge()).toBeGreaterThanOrEqual(300);
+    const before = await snapshot(c, redis.url, ['mon']);
+    expect(before.queues[0]).toMatchObject({ name: 'mon', waiting: 20, waitP50Ms: null, waitP99Ms: null });
+    expect(before.queues[0]!.oldestWaitingMs).toBeGreaterThanOrEqual(300);
+    const w = new Worker<number>('mon', (t) => t.data, { connection: redis.url, concurrency: 5 });
+    collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 20, 5000, 'done');
+    // The wait times reach Redis with the next heartbeat, and are read for whole seconds past.
+    const after = await waitFor(async () => {
+      const s = await snapshot(c, redis.url, ['mon']);
+      return s.queues[0]!.waitP50Ms !== null && s.queues[0]!.completedPerSecond.reduce((a, b) => a + b, 0) === 20 ? s : undefined;
+    }, 5000, 'history');
+    await w.close();
+    // Every task waited 300 ms or a little more: the 500 ms bucket.
+    expect(after.queues[0]).toMatchObject({ waitP50Ms: 500, waitP99Ms: 500, oldestWaitingMs: null, waiting: 0 });
+    expect(after.queues[0]!.completedPerSecond).toHaveLength(60);
+    await q.close();
+  });
+});
