@@ -33,11 +33,23 @@ export interface QueueSnapshot {
   oldestWaitingMs: number | null;
 }
 
+/** A schedule as the live view shows it. */
+export interface ScheduleSnapshot {
+  queue: string;
+  name: string;
+  /** The cron expression (with its zone) or "every <duration>". */
+  when: string;
+  paused: boolean;
+  next: number | null;
+  fired: number;
+}
+
 export interface Snapshot {
   time: number;
   redis: string;
   queues: QueueSnapshot[];
   workers: WorkerInfo[];
+  schedules: ScheduleSnapshot[];
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -104,6 +116,14 @@ export function render(s: Snapshot, c: ChalkInstance): string {
     for (const q of s.queues) {
       const peak = Math.max(0, ...q.completedPerSecond);
       lines.push(`${pad(q.name, nameWidth)}  ${c.green(sparkline(q.completedPerSecond))}  peak ${peak}/s`);
+    }
+  }
+  if (s.schedules.length > 0) {
+    lines.push('');
+    lines.push(c.bold(`schedules (${s.schedules.length})`));
+    for (const sc of s.schedules) {
+      const next = sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      lines.push(`${sc.queue}/${sc.name}  ${sc.when}  ${next}  fired ${sc.fired}`);
     }
   }
   lines.push('');

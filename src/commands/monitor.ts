@@ -1,13 +1,14 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import { createInterface } from 'node:readline';
+import { formatDuration } from '../shared/duration.js';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName, WAIT_BUCKETS } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
 import { addScheduleCommands } from './schedules.js';
-import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type Snapshot } from './monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
   redis?: string;
@@ -39,10 +40,21 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
   const now = Date.now();
   const queues: QueueSnapshot[] = [];
   const workers = new Map<string, WorkerInfo>();
+  const schedules: ScheduleSnapshot[] = [];
   await Promise.all(
     queueNames.map(async (name) => {
       const q = new Queue(name, { connection: client });
-      const [c, hist, ws, oldest] = await Promise.all([q.counts(), q.history(HISTORY_WINDOW, now), q.workers(), q.oldestWaitingAge(now)]);
+      const [c, hist, ws, oldest, scs] = await Promise.all([
+        q.counts(),
+        q.history(HISTORY_WINDOW, now),
+        q.workers(),
+        q.oldestWaitingAge(now),
+        q.schedules(),
+      ]);
+      for (const sc of scs) {
+        const when = sc.cron ? `cron "${sc.cron}"${sc.tz ? ` ${sc.tz}` : ''}` : `every ${formatDuration(sc.every ?? 0)}`;
+        schedules.push({ queue: name, name: sc.name, when, paused: sc.paused, next: sc.next, fired: sc.fired });
+      }
       const recent = hist.slice(-RATE_WINDOW);
       const done = recent.reduce((a, h) => a + h.completed, 0);
       const failed = recent.reduce((a, h) => a + h.failed, 0);
@@ -72,7 +84,8 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
     }),
   );
   queues.sort((a, b) => a.name.localeCompare(b.name));
-  return { time: now, redis: redactUrl(url), queues, workers: [...workers.values()].sort((a, b) => a.id.localeCompare(b.id)) };
+  schedules.sort((a, b) => `${a.queue}/${a.name}`.localeCompare(`${b.queue}/${b.name}`));
+  return { time: now, redis: redactUrl(url), queues, workers: [...workers.values()].sort((a, b) => a.id.localeCompare(b.id)), schedules };
 }
 
 /** task-monitor: prints the live state of every queue, refreshed, or once. */

@@ -435,6 +435,50 @@ describe('destructive admin commands (end to end)', () => {
   });
 });
 
+describe('live monitor (end to end)', () => {
+  it('redraws in place on a terminal (tmux) with queues, the sparkline, schedules and workers', async () => {
+    await runCli('task-publish', ['--redis', redis.url, '-q', 'live', 'echo a', 'echo b']);
+    await runCli('task-publish', ['--redis', redis.url, '-q', 'live', '--schedule', 'hourly', '--cron', '0 * * * *', 'echo tick']);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'live', '--exec']);
+    workers.push(w);
+    const sock = `redtask-live-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args]).toString();
+    try {
+      tmux('new-session', '-d', '-x', '140', '-y', '30', `${process.execPath} ${BIN('task-monitor')} --redis ${redis.url} -q live --interval 200ms`);
+      const screen = await waitFor(() => {
+        const text = tmux('capture-pane', '-p');
+        return text.includes('schedules (1)') && /workers \(1\)/.test(text) && /live\s+0\s+0\s+0\s+2\s+0/.test(text) ? text : undefined;
+      }, 10_000, 'the live view');
+      expect(screen).toContain('redtask monitor');
+      expect(screen).toMatch(/live\s+0\s+0\s+0\s+2\s+0/);
+      expect(screen).toContain('completed per second, last minute');
+      expect(screen).toMatch(/live\/hourly {2}cron "0 \* \* \* \*" {2}next /);
+      // Redrawn in place: the header appears once on the screen, and the clock moves.
+      expect(screen.match(/redtask monitor/g)).toHaveLength(1);
+      const stamp = /(\d\d:\d\d:\d\d) UTC/.exec(screen)![1];
+      await waitFor(() => !tmux('capture-pane', '-p').includes(`${stamp} UTC`), 5000, 'a redraw');
+      expect(tmux('capture-pane', '-p').match(/redtask monitor/g)).toHaveLength(1);
+    } finally {
+      try {
+        tmux('kill-server');
+      } catch {
+        // already gone
+      }
+      w.child.kill('SIGTERM');
+      await w.exited;
+    }
+  });
+
+  it('prints one line per queue per refresh in a pipe', async () => {
+    const m = startCli('task-monitor', ['--redis', redis.url, '-q', 'live', '--interval', '150ms']);
+    await waitFor(() => m.stdout().trim().split('\n').length >= 3, 10_000, 'three refreshes');
+    m.child.kill('SIGTERM');
+    await m.exited;
+    for (const line of m.stdout().trim().split('\n')) expect(line).toMatch(/^\S+Z queue=live waiting=\d+ active=\d+ .* workers=\d+$/);
+    expect(m.stdout()).not.toContain('\u001b[');
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

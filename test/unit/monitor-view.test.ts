@@ -44,6 +44,7 @@ const snap: Snapshot = {
       version: '0.1.0',
     },
   ],
+  schedules: [],
 };
 
 describe('monitor view (pure)', () => {
@@ -121,5 +122,21 @@ describe('monitor view (pure)', () => {
       ].join('\n'),
     );
     expect(renderTaskLine(t)).toBe('      42  dead       2026-11-26 11:00:03.000 UTC  welcome  {"to":"a@example.com"}');
+  });
+
+  it('lists schedules with their next fire', () => {
+    const out = render(
+      {
+        ...snap,
+        schedules: [
+          { queue: 'emails', name: 'digest', when: 'cron "0 6 * * *" Europe/Berlin', paused: false, next: Date.UTC(2026, 10, 27, 5, 0, 0), fired: 12 },
+          { queue: 'emails', name: 'ping', when: 'every 30.0s', paused: true, next: null, fired: 3 },
+        ],
+      },
+      plain,
+    );
+    expect(out).toContain('schedules (2)');
+    expect(out).toContain('emails/digest  cron "0 6 * * *" Europe/Berlin  next 2026-11-27 05:00:00 UTC  fired 12');
+    expect(out).toContain('emails/ping  every 30.0s  paused  fired 3');
   });
 });
