@@ -129,11 +129,20 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   lines.push('');
   lines.push(c.bold(`workers (${s.workers.length})`));
   if (s.workers.length === 0) lines.push(c.dim('(no live workers)'));
-  for (const w of s.workers) {
-    lines.push(
-      `${w.id}  ${w.host} pid ${w.pid}  queues ${w.queues.join(',')}  running ${w.running}/${w.concurrency}  ` +
-        `up ${formatDuration(s.time - w.startedAt)}  seen ${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
-    );
+  else {
+    const rows = s.workers.map((w) => [
+      w.id,
+      w.host,
+      String(w.pid),
+      w.queues.join(','),
+      `${w.running}/${w.concurrency}`,
+      formatDuration(s.time - w.startedAt),
+      `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
+    ]);
+    const head = ['WORKER', 'HOST', 'PID', 'QUEUES', 'RUNNING', 'UP', 'HEARTBEAT'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i === 2 || i === 4)).join('  ')));
+    for (const r of rows) lines.push(r.map((v, i) => pad(v, widths[i]!, i === 2 || i === 4)).join('  '));
   }
   return lines.join('\n');
 }

@@ -126,11 +126,11 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     program
       .command('cancel')
       .description('cancel a waiting, delayed or running task: it is never retried (a running one is stopped)')
-      .argument('<queue>', 'queue name')
-      .argument('<id>', 'task id')
+      .argument('<queue-or-id>', 'queue name, or the task id alone (its queue is looked up)')
+      .argument('[id]', 'task id')
       .option('--redis <url>', 'Redis URL (as for the main command)')
-      .action((queue: string, id: string, o: { redis?: string }) => {
-        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+      .action((first: string, second: string | undefined, o: { redis?: string }) => {
+        action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
           const from = await q.cancel(id);
           if (!from) {
             io.stderr.write(`task-monitor: ${q.name}#${id} is not waiting, delayed or running (unknown, finished or cancelled already)\n`);
@@ -143,12 +143,12 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     program
       .command('show')
       .description('print one task: payload, state, timings, every failed attempt, result')
-      .argument('<queue>', 'queue name')
-      .argument('<id>', 'task id')
+      .argument('<queue-or-id>', 'queue name, or the task id alone (its queue is looked up)')
+      .argument('[id]', 'task id')
       .option('--json', 'print it as JSON')
       .option('--redis <url>', 'Redis URL (as for the main command)')
-      .action((queue: string, id: string, o: { redis?: string; json?: boolean }) => {
-        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+      .action((first: string, second: string | undefined, o: { redis?: string; json?: boolean }) => {
+        action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
           const t = await q.getTask(id);
           if (!t) {
             io.stderr.write(`task-monitor: ${q.name}#${id} is unknown (or no longer retained)\n`);
@@ -177,23 +177,38 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     program
       .command('retry')
       .description('send dead-lettered (or cancelled) tasks back to the queue with fresh attempts')
-      .argument('<queue>', 'queue name')
+      .argument('<queue-or-id>', 'queue name, or one task id alone (its queue is looked up)')
       .argument('[ids...]', 'task ids')
       .option('--all-dead', 'every dead-lettered task of the queue')
       .option('--redis <url>', 'Redis URL (as for the main command)')
-      .action((queue: string, ids: string[], o: { redis?: string; allDead?: boolean }) => {
-        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+      .action((first: string, rest: string[], o: { redis?: string; allDead?: boolean }) => {
+        const redis = o.redis ?? program.opts<MonitorOptions>().redis;
+        if (rest.length === 0 && !o.allDead) {
+          action = () => withTask(first, undefined, redis, io, async (q, id) => {
+            const n = await q.retry([id]);
+            io.stderr.write(`sent ${n} task(s) of ${q.name} back to the queue\n`);
+            return n === 1 ? ExitCode.ok : ExitCode.failed;
+          });
+          return;
+        }
+        const queue = first;
+        const ids = rest;
+        action = () => withQueue(queue, redis, io, async (q) => {
           if (!o.allDead && ids.length === 0) throw new UsageError('retry: give task ids or --all-dead');
           const n = o.allDead ? await q.retryAllDead() : await q.retry(ids);
           io.stderr.write(`sent ${n} task(s) of ${q.name} back to the queue\n`);
           return !o.allDead && n < ids.length ? ExitCode.failed : ExitCode.ok;
         });
       });
-    admin('delete', 'delete a task that is not running, with its result and errors')
-      .argument('<id>', 'task id')
+    program
+      .command('delete')
+      .description('delete a task that is not running, with its result and errors')
+      .argument('<queue-or-id>', 'queue name, or the task id alone (its queue is looked up)')
+      .argument('[id]', 'task id')
       .option('-y, --yes', 'do not ask for confirmation')
-      .action((queue: string, id: string, o: { redis?: string; yes?: boolean }) => {
-        action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
+      .option('--redis <url>', 'Redis URL (as for the main command)')
+      .action((first: string, second: string | undefined, o: { redis?: string; yes?: boolean }) => {
+        action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
           if (!(await confirm(io, `delete ${q.name}#${id}?`, o.yes))) return ExitCode.failed;
           const from = await q.delete(id);
           if (!from) {
@@ -303,6 +318,33 @@ async function confirm(io: Io, question: string, yes: boolean | undefined): Prom
   if (/^y(es)?$/i.test(answer.trim())) return true;
   io.stderr.write('nothing done\n');
   return false;
+}
+
+/**
+ * Runs an admin command on one task: `<queue> <id>`, or `<id>` alone, when exactly one queue has
+ * a task by that id (ids count per queue: when several have it, the queue must be given).
+ */
+async function withTask(first: string, second: string | undefined, redis: string | undefined, io: Io, body: (q: Queue, id: string) => Promise<number>): Promise<number> {
+  if (second !== undefined) return withQueue(first, redis, io, (q) => body(q, second));
+  const id = first;
+  const { client } = await connectOnce(redis, io.env, 'redtask:monitor');
+  try {
+    const found: Queue[] = [];
+    for (const name of await listQueues(client)) {
+      const q = new Queue(name, { connection: client });
+      if (await q.getTask(id)) found.push(q);
+    }
+    if (found.length === 0) {
+      io.stderr.write(`task-monitor: no queue has a task ${id} (or it is no longer retained)\n`);
+      return ExitCode.failed;
+    }
+    if (found.length > 1) {
+      throw new UsageError(`task ${id} exists in queues ${found.map((q) => q.name).join(', ')}: give the queue, e.g. task-monitor show ${found[0]!.name} ${id}`);
+    }
+    return await body(found[0]!, id);
+  } finally {
+    client.disconnect();
+  }
 }
 
 async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {

@@ -479,6 +479,26 @@ describe('live monitor (end to end)', () => {
   });
 });
 
+describe('admin commands by id alone (end to end)', () => {
+  it('show / cancel find the queue of an id that only one queue has; an id in several queues is a usage error', async () => {
+    const lines = Array.from({ length: 1005 }, (_, i) => `task ${i + 1}`).join('\n');
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'uniq'], { input: `${lines}\n` });
+    expect(pub.code).toBe(0);
+    const show = await runCli('task-monitor', ['show', '1003', '--json', '--redis', redis.url]);
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({ queue: 'uniq', id: '1003', data: 'task 1003', state: 'waiting' });
+    const cancel = await runCli('task-monitor', ['cancel', '1004', '--redis', redis.url]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stderr).toContain('cancelled uniq#1004 (was waiting)');
+    const ambiguous = await runCli('task-monitor', ['show', '1', '--redis', redis.url]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr.trim().split('\n')).toHaveLength(1);
+    expect(ambiguous.stderr).toMatch(/task 1 exists in queues .*uniq.*: give the queue/);
+    const unknown = await runCli('task-monitor', ['show', '99999', '--redis', redis.url]);
+    expect(unknown.code).toBe(1);
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {

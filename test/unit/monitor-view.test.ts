@@ -59,7 +59,8 @@ describe('monitor view (pure)', () => {
       emails    ▁▂▄█▄   peak 80/s
 
       workers (1)
-      host-1-abc  host pid 1  queues emails  running 3/4  up 1m0s  seen 1.00s ago"
+      WORKER      HOST  PID  QUEUES  RUNNING  UP    HEARTBEAT
+      host-1-abc  host    1  emails      3/4  1m0s  1.00s ago"
     `);
   });
 
