@@ -4,7 +4,18 @@ import { eventsChannel, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validat
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
-import { deleteSchedule, getSchedules, parseState, parseStored, putSchedule, type ScheduleInfo, type ScheduleOptions, setSchedulePaused, Timing } from './schedule.js';
+import {
+  deleteSchedule,
+  getSchedules,
+  parseState,
+  parseStored,
+  putSchedule,
+  readScheduleSet,
+  type ScheduleInfo,
+  type ScheduleOptions,
+  setSchedulePaused,
+  Timing,
+} from './schedule.js';
 
 export interface ConnectionOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
@@ -553,14 +564,9 @@ export class Queue<T = unknown> {
     // A schedule with no pending fire gets one back from its definition (the workers' schedulers
     // do the same within a second; this makes it visible and does not depend on a worker).
     let schedules = 0;
-    const [defs, states, pending] = await Promise.all([
-      this.client.hgetall(k.schedules),
-      this.client.hgetall(k.schedstate),
-      this.client.zrange(k.schednext, 0, -1),
-    ]);
-    const has = new Set(pending);
+    const { defs, states, next: pending } = await readScheduleSet(this.client, k);
     for (const [name, raw] of Object.entries(defs)) {
-      if (has.has(name)) continue;
+      if (pending.has(name)) continue;
       let def;
       try {
         def = parseStored(raw);

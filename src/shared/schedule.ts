@@ -430,21 +430,23 @@ export async function deleteSchedule(client: Redis, keys: QueueKeys, name: strin
   return res[0]![1] === 1;
 }
 
-/** The schedules of a queue (all, or the named ones that exist), by name. */
-export async function getSchedules(client: Redis, queue: string, keys: QueueKeys, names?: string[]): Promise<ScheduleInfo[]> {
-  const res = await client
-    .multi()
-    .hgetall(keys.schedules)
-    .hgetall(keys.schedstate)
-    .zrange(keys.schednext, 0, -1, 'WITHSCORES')
-    .exec();
+/** A queue's schedule definitions, fire states and pending fires, read in one transaction. */
+export async function readScheduleSet(
+  client: Redis,
+  keys: QueueKeys,
+): Promise<{ defs: Record<string, string>; states: Record<string, string>; next: Map<string, number> }> {
+  const res = await client.multi().hgetall(keys.schedules).hgetall(keys.schedstate).zrange(keys.schednext, 0, -1, 'WITHSCORES').exec();
   if (!res) throw new Error('schedules: transaction aborted');
   for (const [err] of res) if (err) throw err;
-  const defs = res[0]![1] as Record<string, string>;
-  const states = res[1]![1] as Record<string, string>;
   const nextRaw = res[2]![1] as string[];
   const next = new Map<string, number>();
   for (let i = 0; i < nextRaw.length; i += 2) next.set(nextRaw[i]!, Number(nextRaw[i + 1]));
+  return { defs: res[0]![1] as Record<string, string>, states: res[1]![1] as Record<string, string>, next };
+}
+
+/** The schedules of a queue (all, or the named ones that exist), by name. */
+export async function getSchedules(client: Redis, queue: string, keys: QueueKeys, names?: string[]): Promise<ScheduleInfo[]> {
+  const { defs, states, next } = await readScheduleSet(client, keys);
   const wanted = (names ?? Object.keys(defs)).filter((n) => defs[n] !== undefined).sort();
   if (wanted.length === 0) return [];
   const templates = await client.hmget(keys.schedtask, ...wanted);

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { queueKeys, type QueueKeys } from './keys.js';
 import { createRedis } from './redis.js';
-import { planFires, parseState, parseStored, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
+import { planFires, parseState, parseStored, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
 import { registerScripts, runScript, scriptKeys } from './scripts.js';
 
 export interface SchedulerOptions {
@@ -104,14 +104,7 @@ export class Scheduler {
     for (const queue of this.queues) {
       if (this.stopped) return;
       const k = this.keys.get(queue)!;
-      const res = await this.client.multi().hgetall(k.schedules).hgetall(k.schedstate).zrange(k.schednext, 0, -1, 'WITHSCORES').exec();
-      if (!res) continue;
-      for (const [err] of res) if (err) throw err;
-      const defs = res[0]![1] as Record<string, string>;
-      const states = res[1]![1] as Record<string, string>;
-      const nextRaw = res[2]![1] as string[];
-      const next = new Map<string, number>();
-      for (let i = 0; i < nextRaw.length; i += 2) next.set(nextRaw[i]!, Number(nextRaw[i + 1]));
+      const { defs, states, next } = await readScheduleSet(this.client, k);
       for (const [name, raw] of Object.entries(defs)) {
         if (this.stopped) return;
         const known = this.definition(queue, name, raw);
