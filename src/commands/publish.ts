@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import ora from 'ora';
 import { Option } from 'commander';
-import { ExitCode, UsageError } from '../shared/errors.js';
+import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
@@ -165,7 +165,16 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
     for await (const line of rl) {
       lineNo++;
       if (line.trim() === '') continue;
-      batch.push(toData(line, `line ${lineNo}`));
+      let data: unknown;
+      try {
+        data = toData(line, `line ${lineNo}`);
+      } catch (err) {
+        // The lines before the bad one are sent (their ids printed); the message says where it stopped.
+        await flush();
+        const before = lineNo > 2 ? `lines 1-${lineNo - 1} were queued, ` : lineNo === 2 ? 'line 1 was queued, ' : '';
+        throw new UsageError(`${errorMessage(err)}; ${before}nothing from line ${lineNo} on`);
+      }
+      batch.push(data);
       if (batch.length >= BATCH) await flush();
     }
     await flush();

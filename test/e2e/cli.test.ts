@@ -499,6 +499,37 @@ describe('admin commands by id alone (end to end)', () => {
   });
 });
 
+describe('--wait spinner (end to end)', () => {
+  it('shows a spinner on a terminal (tmux) while it waits, then the result in its place', async () => {
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'spinner', '--exec']);
+    workers.push(w);
+    const sock = `redtask-spin-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args]).toString();
+    try {
+      tmux('new-session', '-d', '-x', '100', '-y', '10', `${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q spinner --wait 'sleep 1.5; echo spun'; echo EXIT=$?; sleep 30`);
+      const during = await waitFor(() => {
+        const text = tmux('capture-pane', '-p');
+        return text.includes('waiting for spinner#1') ? text : undefined;
+      }, 10_000, 'the spinner');
+      expect(during).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] waiting for spinner#1/);
+      const after = await waitFor(() => {
+        const text = tmux('capture-pane', '-p');
+        return text.includes('EXIT=0') ? text : undefined;
+      }, 10_000, 'the result');
+      expect(after).toContain('spun');
+      expect(after).not.toContain('waiting for spinner#1');
+    } finally {
+      try {
+        tmux('kill-server');
+      } catch {
+        // already gone
+      }
+      w.child.kill('SIGTERM');
+      await w.exited;
+    }
+  });
+});
+
 describe('command-line contract', () => {
   it('--help and --version exit 0 for all three programs', async () => {
     for (const name of ['task-publish', 'task-worker', 'task-monitor'] as const) {
@@ -566,11 +597,15 @@ describe('command-line contract', () => {
     ]);
   });
 
-  it('--data-json reports a bad line with its number and accepts nothing after it', async () => {
+  it('--data-json reports a bad line with its number: the lines before it are queued, it says nothing after was', async () => {
     const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'badjson', '--data-json'], { input: '{"a":1}\n{oops\n{"b":2}\n' });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toMatch(/line 2: not valid JSON/);
-    expect(await redis.client().llen('rt:{badjson}:wait')).toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/line 2: not valid JSON .*; line 1 was queued, nothing from line 2 on$/);
+    expect(r.stdout).toBe('1\n');
+    const items = await redis.client().lrange('rt:{badjson}:wait', 0, -1);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatch(/\|\{"a":1\}$/);
   });
 
   it('an oversized payload is refused with one line and exit 2', async () => {
