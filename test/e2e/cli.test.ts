@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
-import { assertBuilt, BIN, runCli, startCli, type Running } from './helpers.js';
+import { assertBuilt, BIN, runCli, startCli, tmuxServer, type Running } from './helpers.js';
 
 let redis: TestRedis;
 const workers: Running[] = [];
@@ -441,12 +441,11 @@ describe('live monitor (end to end)', () => {
     await runCli('task-publish', ['--redis', redis.url, '-q', 'live', '--schedule', 'hourly', '--cron', '0 * * * *', 'echo tick']);
     const w = startCli('task-worker', ['--redis', redis.url, '-q', 'live', '--exec']);
     workers.push(w);
-    const sock = `redtask-live-${process.pid}`;
-    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args]).toString();
+    const tmux = tmuxServer('redtask-live');
     try {
-      tmux('new-session', '-d', '-x', '140', '-y', '30', `${process.execPath} ${BIN('task-monitor')} --redis ${redis.url} -q live --interval 200ms`);
+      tmux.start(`${process.execPath} ${BIN('task-monitor')} --redis ${redis.url} -q live --interval 200ms`, 140, 30);
       const screen = await waitFor(() => {
-        const text = tmux('capture-pane', '-p');
+        const text = tmux.screen();
         return text.includes('schedules (1)') && /workers \(1\)/.test(text) && /live\s+0\s+0\s+0\s+2\s+0/.test(text) ? text : undefined;
       }, 10_000, 'the live view');
       expect(screen).toContain('redtask monitor');
@@ -456,14 +455,10 @@ describe('live monitor (end to end)', () => {
       // Redrawn in place: the header appears once on the screen, and the clock moves.
       expect(screen.match(/redtask monitor/g)).toHaveLength(1);
       const stamp = /(\d\d:\d\d:\d\d) UTC/.exec(screen)![1];
-      await waitFor(() => !tmux('capture-pane', '-p').includes(`${stamp} UTC`), 5000, 'a redraw');
-      expect(tmux('capture-pane', '-p').match(/redtask monitor/g)).toHaveLength(1);
+      await waitFor(() => !tmux.screen().includes(`${stamp} UTC`), 5000, 'a redraw');
+      expect(tmux.screen().match(/redtask monitor/g)).toHaveLength(1);
     } finally {
-      try {
-        tmux('kill-server');
-      } catch {
-        // already gone
-      }
+      tmux.kill();
       w.child.kill('SIGTERM');
       await w.exited;
     }
@@ -503,27 +498,22 @@ describe('--wait spinner (end to end)', () => {
   it('shows a spinner on a terminal (tmux) while it waits, then the result in its place', async () => {
     const w = startCli('task-worker', ['--redis', redis.url, '-q', 'spinner', '--exec']);
     workers.push(w);
-    const sock = `redtask-spin-${process.pid}`;
-    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args]).toString();
+    const tmux = tmuxServer('redtask-spin');
     try {
-      tmux('new-session', '-d', '-x', '100', '-y', '10', `${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q spinner --wait 'sleep 1.5; echo spun'; echo EXIT=$?; sleep 30`);
+      tmux.start(`${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q spinner --wait 'sleep 1.5; echo spun'; echo EXIT=$?; sleep 30`, 100, 10);
       const during = await waitFor(() => {
-        const text = tmux('capture-pane', '-p');
+        const text = tmux.screen();
         return text.includes('waiting for spinner#1') ? text : undefined;
       }, 10_000, 'the spinner');
       expect(during).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] waiting for spinner#1/);
       const after = await waitFor(() => {
-        const text = tmux('capture-pane', '-p');
+        const text = tmux.screen();
         return text.includes('EXIT=0') ? text : undefined;
       }, 10_000, 'the result');
       expect(after).toContain('spun');
       expect(after).not.toContain('waiting for spinner#1');
     } finally {
-      try {
-        tmux('kill-server');
-      } catch {
-        // already gone
-      }
+      tmux.kill();
       w.child.kill('SIGTERM');
       await w.exited;
     }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -56,4 +56,29 @@ export function startCli(name: Parameters<typeof BIN>[0], args: string[], env: N
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** A tmux server of the test's own (its own socket): a real terminal of a given size. */
+export interface Tmux {
+  /** Starts `command` in a new session of width x height. */
+  start(command: string, width: number, height: number): void;
+  /** The screen's text now. */
+  screen(): string;
+  /** Ends the server (and its programs). */
+  kill(): void;
+}
+
+export function tmuxServer(name: string): Tmux {
+  const run = (...args: string[]) => execFileSync('tmux', ['-L', `${name}-${process.pid}`, ...args]).toString();
+  return {
+    start: (command, width, height) => void run('new-session', '-d', '-x', String(width), '-y', String(height), command),
+    screen: () => run('capture-pane', '-p'),
+    kill: () => {
+      try {
+        run('kill-server');
+      } catch {
+        // already gone
+      }
+    },
+  };
 }
