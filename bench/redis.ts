@@ -19,6 +19,7 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
+/** A free loopback TCP port (the OS picks it). Shared with the tests' redis-server helper. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -31,10 +32,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
+/** Waits until a redis-server on this loopback port answers PING (and fails at once if `proc` exited). */
+export async function waitForPing(port: number, proc?: ChildProcess, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
+    if (proc && proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     c.on('error', () => undefined);
     try {

@@ -1,22 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, waitForPing } from '../../bench/redis.js';
 
-/** A free loopback TCP port (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+// The bench starts its private redis-server the same way: one port finder, one readiness check.
+export { freePort };
 
 export interface TestRedis {
   port: number;
@@ -32,24 +22,6 @@ export interface TestRedis {
   destroy(): Promise<void>;
 }
 
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.ping();
-      c.disconnect();
-      return;
-    } catch {
-      c.disconnect();
-      if (Date.now() > until) throw new Error(`redis-server on port ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 /** Starts a private redis-server on a free loopback port, keeping its data in a temp dir. */
 export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const port = await freePort();
@@ -62,7 +34,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--dbfilename', 'dump.rdb', ...extraArgs],
       { stdio: 'ignore' },
     );
-    await waitForPing(port);
+    await waitForPing(port, proc);
   };
   await launch();
   const url = `redis://127.0.0.1:${port}`;
