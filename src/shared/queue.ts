@@ -148,10 +148,9 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const BATCH = 1000;
 
 /** Opens the client a Queue or Worker uses, remembering whether it owns it. */
-export function openConnection(connection: string | Redis | undefined, name: string): { client: Redis; owned: boolean; url: string } {
-  if (connection && typeof connection !== 'string') return { client: connection, owned: false, url: '(shared client)' };
-  const url = resolveRedisUrl(connection);
-  return { client: createRedis(url, { name }), owned: true, url };
+function openConnection(connection: string | Redis | undefined, name: string): { client: Redis; owned: boolean } {
+  if (connection && typeof connection !== 'string') return { client: connection, owned: false };
+  return { client: createRedis(resolveRedisUrl(connection), { name }), owned: true };
 }
 
 function num(v: unknown): number {
