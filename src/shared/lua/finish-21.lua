@@ -69,7 +69,7 @@ if n > 0 then
           dataArgs[#dataArgs + 1] = e
           resultArgs[#resultArgs + 1] = id
           resultArgs[#resultArgs + 1] = ARGV[b + 3]
-          doneArgs[#doneArgs + 1] = now
+          doneArgs[#doneArgs + 1] = ARGV[1]
           doneArgs[#doneArgs + 1] = id
         end
       elseif kind == 'q' then
@@ -106,8 +106,9 @@ if n > 0 then
     if #withProgress > 0 then redis.call('HDEL', KEYS[14], unpack(withProgress)) end
   end
   if completed > 0 then
-    redis.call('HINCRBY', KEYS[6], 'completed', completed)
-    if redis.call('HINCRBY', KEYS[15], 'completed', completed) == completed then redis.call('EXPIRE', KEYS[15], 3600) end
+    local c = rt_int(completed)
+    redis.call('HINCRBY', KEYS[6], 'completed', c)
+    if redis.call('HINCRBY', KEYS[15], 'completed', c) == completed then redis.call('EXPIRE', KEYS[15], 3600) end
     if keepC > 0 then
       redis.call('HSET', KEYS[7], unpack(dataArgs))
       redis.call('HSET', KEYS[9], unpack(resultArgs))

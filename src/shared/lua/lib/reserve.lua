@@ -43,36 +43,42 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
     end
   end
   if count <= 0 then return out end
-  rt_promote(Q, now, 1000)
-  -- Positive priorities first; then grouped and plain tasks (half of the slots each when both
-  -- wait, so neither starves the other); then negative priorities.
-  local els = rt_take_prio(Q, '-inf', '(0', count)
+  -- A plain queue (nothing delayed, prioritized or grouped) is served from the wait LIST alone,
+  -- after one EXISTS instead of a lookup in each of the other three.
+  local others = redis.call('EXISTS', Q.delayed, Q.prio, Q.groups) > 0
+  local els = {}
+  if others then
+    rt_promote(Q, now, 1000)
+    -- Positive priorities first; then grouped and plain tasks (half of the slots each when both
+    -- wait, so neither starves the other); then negative priorities.
+    els = rt_take_prio(Q, '-inf', '(0', count)
+  end
   local need = count - #els
   if need > 0 then
     local fromGroups = 0
-    if redis.call('EXISTS', Q.groups) == 1 then
+    if others and redis.call('EXISTS', Q.groups) == 1 then
       if need > 1 then fromGroups = math.floor(need / 2)
       elseif redis.call('HINCRBY', Q.meta, 'turn', 1) % 2 == 0 then fromGroups = 1 end
     end
     local more = rt_take_groups(Q, fromGroups, cfg, now)
     for i = 1, #more do els[#els + 1] = more[i] end
     if #els < count then
-      more = redis.call('RPOP', Q.wait, count - #els)
+      more = redis.call('RPOP', Q.wait, rt_int(count - #els))
       if more then
         for i = 1, #more do els[#els + 1] = more[i] end
       end
     end
-    if #els < count then
+    if others and #els < count then
       more = rt_take_groups(Q, count - #els, cfg, now)
       for i = 1, #more do els[#els + 1] = more[i] end
     end
-    if #els < count then
+    if others and #els < count then
       more = rt_take_prio(Q, '(0', '+inf', count - #els)
       for i = 1, #more do els[#els + 1] = more[i] end
     end
   end
   if #els == 0 then return out end
-  local deadline = now + leaseMs
+  local deadline = rt_int(now + leaseMs)
   local act, lease = {}, {}
   for i = 1, #els do
     local e = els[i]
@@ -95,8 +101,8 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
       if redis.call('INCRBY', Q.rate, taken) == taken then redis.call('PEXPIRE', Q.rate, cfg.rateWindow) end
     end
   end
-  if #els == count and not limitedByRate and (redis.call('LLEN', Q.wait) > 0 or redis.call('EXISTS', Q.prio, Q.groups) > 0) then
-    redis.call('ZADD', Q.marker, 0, 'm')
+  if #els == count and not limitedByRate and (redis.call('LLEN', Q.wait) > 0 or (others and redis.call('EXISTS', Q.prio, Q.groups) > 0)) then
+    redis.call('ZADD', Q.marker, '0', 'm')
   end
   return out
 end
