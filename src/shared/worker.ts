@@ -170,6 +170,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private wakes = 0;
   private pauseUntil = 0;
   private kickQueued = false;
+  /** The rejecters of the calls in flight, run when the connection closes (see untilClosed). */
+  private readonly onClose = new Set<() => void>();
+  /** The finish script's keys of each queue, rebuilt when the second (its stats key) changes. */
+  private readonly finishKeys = new Map<string, { second: number; keys: string[] }>();
   private idle = false;
   private idleWake: (() => void) | undefined;
   private rr = 0;
@@ -213,8 +217,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       resendUnanswered: false,
     });
     registerScripts(this.client);
-    // untilClosed() adds a listener per call in flight (progress reports can be many at once).
-    this.client.setMaxListeners(0);
+    // One listener for all the calls in flight (see untilClosed).
+    this.client.on('close', () => {
+      const waiting = [...this.onClose];
+      this.onClose.clear();
+      for (const reject of waiting) reject();
+    });
     if (opts.schedules !== false) {
       this.scheduler = new Scheduler(this.url, this.queues, {
         name: `redtask:worker:${this.id}:scheduler`,
@@ -268,14 +276,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private untilClosed<V>(p: Promise<V>): Promise<V> {
     return new Promise<V>((resolve, reject) => {
       const onClose = () => reject(new Error('connection to Redis lost before the reply arrived'));
-      this.client.once('close', onClose);
+      this.onClose.add(onClose);
       p.then(
         (v) => {
-          this.client.off('close', onClose);
+          this.onClose.delete(onClose);
           resolve(v);
         },
         (err: unknown) => {
-          this.client.off('close', onClose);
+          this.onClose.delete(onClose);
           reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
@@ -303,8 +311,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
     }
-    const pendingLeft = [...this.pending.values()].some((list) => list.length > 0);
-    if (this.inflight === 0 && !pendingLeft && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
+    if (this.inflight === 0 && !this.anyPending() && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
+  }
+
+  private anyPending(): boolean {
+    for (const list of this.pending.values()) if (list.length > 0) return true;
+    return false;
   }
 
   private free(): number {
@@ -368,12 +380,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (settles.length === 0) {
       return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token, retry ? '1' : '0']))) as string[];
     }
-    const [statuses, records] = (await this.untilClosed(runScript(
-      this.client,
-      'finish',
-      scriptKeys.finish(k, queue, now),
-      args,
-    ))) as [number[], string[]];
+    const second = Math.floor(now / 1000);
+    let fk = this.finishKeys.get(queue);
+    if (fk?.second !== second) this.finishKeys.set(queue, (fk = { second, keys: scriptKeys.finish(k, queue, now) }));
+    const [statuses, records] = (await this.untilClosed(runScript(this.client, 'finish', fk.keys, args))) as [number[], string[]];
     statuses.forEach((ok, i) => {
       const s = settles[i]!;
       // On a retry, 0 may just mean that the lost call applied it already.
