@@ -68,12 +68,15 @@ export interface QueueKeys {
   schedtask: string;
   schedstate: string;
   schednext: string;
+  /** "rt:{<queue>}:", which every key above starts with (the hot-path scripts take only this). */
+  prefix: string;
 }
 
 /** Names every key of a queue. The README's key table documents each one. */
 export function queueKeys(queue: string): QueueKeys {
   const p = `rt:{${validateQueueName(queue)}}:`;
   return {
+    prefix: p,
     meta: `${p}meta`,
     config: `${p}config`,
     wait: `${p}wait`,

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { type QueueKeys, statsKey } from './keys.js';
+import type { QueueKeys } from './keys.js';
 
 /**
  * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
  * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
- * A script's file name is its contract: `finish-21.lua` is the script `finish` with 21 keys.
+ * A script's file name is its contract: `cancel-14.lua` is the script `cancel` with 14 keys.
  * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -75,13 +75,9 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
  */
 export const scriptKeys = {
   publish: (k: QueueKeys) => [k.meta, k.wait, k.marker, k.delayed, k.data, k.config, k.prio, k.idem, k.idemexp, k.groups, k.gstate],
-  reserve: (k: QueueKeys) => [
-    k.wait, k.active, k.lease, k.marker, k.corrupt, k.delayed, k.data, k.config, k.prio, k.rate, k.meta, k.groups, k.gstate, k.gactive, k.grate,
-  ],
-  finish: (k: QueueKeys, queue: string, now: number) => [
-    k.wait, k.active, k.lease, k.marker, k.corrupt, k.meta, k.data, k.completed, k.results, k.dead,
-    k.delayed, k.errors, k.config, k.progress, statsKey(queue, Math.floor(now / 1000)), k.prio, k.rate, k.groups, k.gstate, k.gactive, k.grate,
-  ],
+  // The hot path: the scripts build the keys from the queue's prefix (see finish-1.lua).
+  reserve: (k: QueueKeys) => [k.prefix],
+  finish: (k: QueueKeys) => [k.prefix],
   retry: (k: QueueKeys) => [k.wait, k.prio, k.data, k.dead, k.cancelled, k.marker, k.meta, k.groups, k.gstate],
   fsck: (k: QueueKeys) => [
     k.active, k.lease, k.data, k.delayed, k.completed, k.dead, k.cancelled, k.prio, k.groups, k.errors, k.gactive, k.meta,

@@ -172,8 +172,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private kickQueued = false;
   /** The rejecters of the calls in flight, run when the connection closes (see untilClosed). */
   private readonly onClose = new Set<() => void>();
-  /** The finish script's keys of each queue, rebuilt when the second (its stats key) changes. */
-  private readonly finishKeys = new Map<string, { second: number; keys: string[] }>();
   private idle = false;
   private idleWake: (() => void) | undefined;
   private rr = 0;
@@ -380,10 +378,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (settles.length === 0) {
       return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token, retry ? '1' : '0']))) as string[];
     }
-    const second = Math.floor(now / 1000);
-    let fk = this.finishKeys.get(queue);
-    if (fk?.second !== second) this.finishKeys.set(queue, (fk = { second, keys: scriptKeys.finish(k, queue, now) }));
-    const [statuses, records] = (await this.untilClosed(runScript(this.client, 'finish', fk.keys, args))) as [number[], string[]];
+    const [statuses, records] = (await this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), args))) as [number[], string[]];
     statuses.forEach((ok, i) => {
       const s = settles[i]!;
       // On a retry, 0 may just mean that the lost call applied it already.

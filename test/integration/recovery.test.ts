@@ -20,11 +20,11 @@ afterAll(async () => {
 const reserveKeys = (q: Queue) => scriptKeys.reserve(q.keys);
 const maintainKeys = (q: Queue) => scriptKeys.maintain(q.keys);
 const extendKeys = (q: Queue) => scriptKeys.extend(q.keys);
-const finishKeys = (q: Queue, now: number) => scriptKeys.finish(q.keys, q.name, now);
+const finishKeys = (q: Queue) => scriptKeys.finish(q.keys);
 
 async function finish(q: Queue, token: string, settle: [id: string, token: string, kind: string, value: string, at: number]): Promise<number> {
   const now = Date.now();
-  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q, now), [now, 30_000, 0, token, '0', 1, ...settle])) as [number[], string[]];
+  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q), [now, 30_000, 0, token, '0', 1, ...settle])) as [number[], string[]];
   expect(got).toEqual([]);
   return statuses[0]!;
 }

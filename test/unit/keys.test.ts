@@ -26,8 +26,10 @@ describe('queueKeys', () => {
   });
 
   it('names each key after its role', () => {
-    const k = queueKeys('q');
-    for (const [role, key] of Object.entries(k)) expect(key).toBe(`rt:{q}:${role}`);
+    const { prefix, ...k } = queueKeys('q');
+    expect(prefix).toBe('rt:{q}:');
+    // The hot-path scripts build a key as prefix .. role (rt_keys in lib/record.lua).
+    for (const [role, key] of Object.entries(k)) expect(key).toBe(`${prefix}${role}`);
   });
 
   it('keeps two queues apart, even when one name prefixes the other', () => {

@@ -11,6 +11,21 @@ local function rt_int(n)
   return string.format('%d', n)
 end
 
+-- The keys of a queue from its prefix "rt:{<queue>}:": Q.wait is "rt:{<queue>}:wait". The
+-- scripts on the hot path take the prefix instead of a list of keys (fewer arguments to encode,
+-- send and parse on every call); the keys every call uses are built at once, the others the
+-- first time they are used.
+local function rt_keys(p)
+  return setmetatable({
+    wait = p .. 'wait', active = p .. 'active', lease = p .. 'lease', marker = p .. 'marker', meta = p .. 'meta',
+    config = p .. 'config', delayed = p .. 'delayed', prio = p .. 'prio', groups = p .. 'groups',
+  }, { __index = function(t, name)
+    local k = p .. name
+    rawset(t, name, k)
+    return k
+  end })
+end
+
 local function rt_head(e)
   return string.match(e, '^(%d+)|(%d+)|(%d+)|')
 end
@@ -58,18 +73,30 @@ local function rt_trim(zkey, keep, age, now, dataKey, resultsKey, errorsKey)
   end
 end
 
--- Reads a queue's settings, with the defaults used when none are configured.
+-- Reads a queue's settings, with the defaults used when none are configured. HGETALL returns
+-- only the fields that are set (usually none or one), which costs less than asking for each.
 local function rt_config(configKey)
-  local c = redis.call('HMGET', configKey, 'keepCompleted', 'keepCompletedMs', 'keepDead', 'keepDeadMs', 'paused',
-    'maxActive', 'rateMax', 'rateWindowMs', 'groupMaxActive', 'groupRateMax', 'groupRateWindowMs')
-  return {
-    keepC = tonumber(c[1]) or 1000, ageC = tonumber(c[2]) or 86400000,
-    keepD = tonumber(c[3]) or 10000, ageD = tonumber(c[4]) or 604800000,
-    paused = c[5] == '1',
-    maxActive = tonumber(c[6]) or 0, rateMax = tonumber(c[7]) or 0, rateWindow = tonumber(c[8]) or 0,
-    groupMaxActive = tonumber(c[9]) or 0,
-    groupRateMax = tonumber(c[10]) or 0, groupRateWindow = tonumber(c[11]) or 0,
+  local c = {
+    keepC = 1000, ageC = 86400000, keepD = 10000, ageD = 604800000, paused = false,
+    maxActive = 0, rateMax = 0, rateWindow = 0, groupMaxActive = 0, groupRateMax = 0, groupRateWindow = 0,
   }
+  local all = redis.call('HGETALL', configKey)
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if f == 'paused' then c.paused = v == '1'
+    elseif f == 'keepCompleted' then c.keepC = tonumber(v) or c.keepC
+    elseif f == 'keepCompletedMs' then c.ageC = tonumber(v) or c.ageC
+    elseif f == 'keepDead' then c.keepD = tonumber(v) or c.keepD
+    elseif f == 'keepDeadMs' then c.ageD = tonumber(v) or c.ageD
+    elseif f == 'maxActive' then c.maxActive = tonumber(v) or 0
+    elseif f == 'rateMax' then c.rateMax = tonumber(v) or 0
+    elseif f == 'rateWindowMs' then c.rateWindow = tonumber(v) or 0
+    elseif f == 'groupMaxActive' then c.groupMaxActive = tonumber(v) or 0
+    elseif f == 'groupRateMax' then c.groupRateMax = tonumber(v) or 0
+    elseif f == 'groupRateWindowMs' then c.groupRateWindow = tonumber(v) or 0
+    end
+  end
+  return c
 end
 
 -- The retention settings alone: keepCompleted, keepCompletedMs, keepDead, keepDeadMs.

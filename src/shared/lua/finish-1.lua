@@ -1,16 +1,12 @@
 --[[ finish: settles a batch of leased tasks and leases new ones in the same round trip.
-KEYS[1] wait  KEYS[2] active  KEYS[3] lease  KEYS[4] marker  KEYS[5] corrupt
-KEYS[6] meta (counters)  KEYS[7] data  KEYS[8] completed (ZSET id -> finishedAt)
-KEYS[9] results (HASH id -> result JSON)  KEYS[10] dead (ZSET id -> diedAt)
-KEYS[11] delayed  KEYS[12] errors (HASH id -> JSON array of failed attempts)
-KEYS[13] config (retention settings and limits)  KEYS[14] progress (HASH id -> last progress JSON)
-KEYS[15] stats bucket of the current second (HASH completed/failed counts, expires after 1 h)
-KEYS[16] prio (ZSET id -> priority score of waiting prioritized tasks)
-KEYS[17] rate (STRING tasks started in the current rate-limit window)
-KEYS[18] groups (ZSET id -> virtual-time score of waiting grouped tasks)
-KEYS[19] gstate (HASH group -> score of its last queued task)
-KEYS[20] gactive (HASH group -> its tasks running now)
-KEYS[21] grate (HASH "<group>:<window number>" -> tasks the group started in that window)
+KEYS[1] the queue's key prefix "rt:{<queue>}:". The keys are that prefix and a name (all in the
+  queue's hash slot), built here when used rather than sent with every call, which on this hot
+  path would cost more than the script's own work: wait, active (HASH id -> "<token>|<record>"),
+  lease (ZSET id -> deadline), marker, corrupt, meta (counters), data, completed (ZSET id ->
+  finishedAt), results (HASH id -> result JSON), dead (ZSET id -> diedAt), delayed, errors (HASH
+  id -> JSON array of failed attempts), config (retention settings and limits), progress,
+  stats:<second of ARGV[1]> (HASH completed/failed counts, expires after 1 h), prio, rate, groups,
+  gstate, gactive, grate.
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] how many to lease, ARGV[4] token for new leases,
 ARGV[5] "1" when the new-lease token is sent again after a lost reply (see rt_reserve), else "0"
 ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, value, at
@@ -31,18 +27,16 @@ The common case (completions) is done with one command per batch, not per task.
 --@include reserve
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[6])
-local Q = {
-  wait = KEYS[1], active = KEYS[2], lease = KEYS[3], marker = KEYS[4], corrupt = KEYS[5], meta = KEYS[6],
-  data = KEYS[7], delayed = KEYS[11], prio = KEYS[16], rate = KEYS[17], groups = KEYS[18], gstate = KEYS[19], gactive = KEYS[20], grate = KEYS[21],
-}
+local Q = rt_keys(KEYS[1])
+local stats = KEYS[1] .. 'stats:' .. rt_int(math.floor(now / 1000))
 local statuses = {}
 local completed, died, retried = 0, 0, 0
-local cfg = rt_config(KEYS[13])
+local cfg = rt_config(Q.config)
 local keepC, ageC, keepD, ageD = cfg.keepC, cfg.ageC, cfg.keepD, cfg.ageD
 if n > 0 then
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
-  local curs = redis.call('HMGET', KEYS[2], unpack(ids))
+  local curs = redis.call('HMGET', Q.active, unpack(ids))
   local settled, withProgress, withErrors, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}, {}
   for i = 0, n - 1 do
     local b = 7 + i * 5
@@ -59,7 +53,7 @@ if n > 0 then
       local e = string.sub(cur, #token + 2)
       if #flags > 1 and string.find(flags, 'g', 2, true) then rt_group_done(Q, e) end
       if #flags > 1 and string.find(flags, 'n', 2, true) then
-        rt_notify(KEYS[6], id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
+        rt_notify(Q.meta, id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
       end
       if kind == 'c' then
         completed = completed + 1
@@ -74,25 +68,25 @@ if n > 0 then
         end
       elseif kind == 'q' then
         rt_requeue(Q, id, e, true)
-        redis.call('ZADD', KEYS[4], 0, 'm')
+        redis.call('ZADD', Q.marker, '0', 'm')
       else
         local _, made = rt_head(e)
         e = rt_bump(e, id, made)
-        rt_append_error(KEYS[12], id, ARGV[b + 3])
+        rt_append_error(Q.errors, id, ARGV[b + 3])
         if kind == 'r' then
           retried = retried + 1
           local at = tonumber(ARGV[b + 4])
           if at > now then
-            redis.call('HSET', KEYS[7], id, e)
-            redis.call('ZADD', KEYS[11], at, id)
+            redis.call('HSET', Q.data, id, e)
+            redis.call('ZADD', Q.delayed, at, id)
           else
             rt_requeue(Q, id, e, false)
-            redis.call('ZADD', KEYS[4], 0, 'm')
+            redis.call('ZADD', Q.marker, '0', 'm')
           end
         else
           died = died + 1
-          redis.call('HSET', KEYS[7], id, e)
-          redis.call('ZADD', KEYS[10], now, id)
+          redis.call('HSET', Q.data, id, e)
+          redis.call('ZADD', Q.dead, ARGV[1], id)
         end
       end
     end
@@ -100,31 +94,31 @@ if n > 0 then
   end
   if #settled > 0 then
     -- With a cap on active tasks, a slot just freed may let an idle worker start one.
-    if cfg.maxActive > 0 then redis.call('ZADD', KEYS[4], 0, 'm') end
-    redis.call('HDEL', KEYS[2], unpack(settled))
-    redis.call('ZREM', KEYS[3], unpack(settled))
-    if #withProgress > 0 then redis.call('HDEL', KEYS[14], unpack(withProgress)) end
+    if cfg.maxActive > 0 then redis.call('ZADD', Q.marker, '0', 'm') end
+    redis.call('HDEL', Q.active, unpack(settled))
+    redis.call('ZREM', Q.lease, unpack(settled))
+    if #withProgress > 0 then redis.call('HDEL', Q.progress, unpack(withProgress)) end
   end
   if completed > 0 then
     local c = rt_int(completed)
-    redis.call('HINCRBY', KEYS[6], 'completed', c)
-    if redis.call('HINCRBY', KEYS[15], 'completed', c) == completed then redis.call('EXPIRE', KEYS[15], 3600) end
+    redis.call('HINCRBY', Q.meta, 'completed', c)
+    if redis.call('HINCRBY', stats, 'completed', c) == completed then redis.call('EXPIRE', stats, 3600) end
     if keepC > 0 then
-      redis.call('HSET', KEYS[7], unpack(dataArgs))
-      redis.call('HSET', KEYS[9], unpack(resultArgs))
-      redis.call('ZADD', KEYS[8], unpack(doneArgs))
-      rt_trim(KEYS[8], keepC, ageC, now, KEYS[7], KEYS[9], KEYS[12])
+      redis.call('HSET', Q.data, unpack(dataArgs))
+      redis.call('HSET', Q.results, unpack(resultArgs))
+      redis.call('ZADD', Q.completed, unpack(doneArgs))
+      rt_trim(Q.completed, keepC, ageC, now, Q.data, Q.results, Q.errors)
     else
       -- Nothing of a completed task is kept, not even the errors of its earlier attempts.
-      if #withErrors > 0 then redis.call('HDEL', KEYS[12], unpack(withErrors)) end
+      if #withErrors > 0 then redis.call('HDEL', Q.errors, unpack(withErrors)) end
     end
   end
   if died > 0 then
-    redis.call('HINCRBY', KEYS[6], 'failed', died)
-    if redis.call('HINCRBY', KEYS[15], 'failed', died) == died then redis.call('EXPIRE', KEYS[15], 3600) end
-    rt_trim(KEYS[10], keepD, ageD, now, KEYS[7], KEYS[9], KEYS[12])
+    redis.call('HINCRBY', Q.meta, 'failed', died)
+    if redis.call('HINCRBY', stats, 'failed', died) == died then redis.call('EXPIRE', stats, 3600) end
+    rt_trim(Q.dead, keepD, ageD, now, Q.data, Q.results, Q.errors)
   end
-  if retried > 0 then redis.call('HINCRBY', KEYS[6], 'retried', retried) end
+  if retried > 0 then redis.call('HINCRBY', Q.meta, 'retried', retried) end
 end
 -- A paused or limited queue takes settlements but leases fewer (or no) new tasks.
 local got = rt_reserve(Q, cfg, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
