@@ -102,25 +102,20 @@ export function backoffDelay(backoff: Backoff, attempt: number, random: () => nu
   return Math.round(full / 2 + random() * (full / 2));
 }
 
+const HEAD = /^(\d+)\|(\d+)\|(\d+)\|(\d+)\|([^|]*)\|([^|]*)\|/;
+
 /** Splits a record into its fields; throws CorruptRecordError when it is not one. */
 export function decodeRecord<T = unknown>(e: string): TaskRecord<T> {
-  const parts: string[] = [];
-  let from = 0;
-  for (let i = 0; i < 6; i++) {
-    const at = e.indexOf('|', from);
-    if (at < 0) throw new CorruptRecordError(`corrupt task record: ${JSON.stringify(e.slice(0, 80))}`);
-    parts.push(e.slice(from, at));
-    from = at + 1;
+  const m = HEAD.exec(e);
+  if (!m) {
+    const id = /^\d+\|/.test(e) ? e.slice(0, e.indexOf('|')) : undefined;
+    throw new CorruptRecordError(id !== undefined ? `corrupt task record ${id}: bad head` : `corrupt task record: ${JSON.stringify(e.slice(0, 80))}`);
   }
-  const [id, made, max, ts, name, opts] = parts as [string, string, string, string, string, string];
-  const rest = e.slice(from);
-  if (!/^\d+$/.test(id) || !/^\d+$/.test(made) || !/^\d+$/.test(max) || !/^\d+$/.test(ts)) {
-    throw new CorruptRecordError(`corrupt task record ${id}: bad head`);
-  }
+  const [head, id, made, max, ts, name, opts] = m as unknown as [string, string, string, string, string, string, string];
   let data: T;
   let parsedOpts: StoredOpts;
   try {
-    data = JSON.parse(rest) as T;
+    data = JSON.parse(e.slice(head.length)) as T;
     parsedOpts = opts ? (JSON.parse(opts) as StoredOpts) : {};
   } catch {
     throw new CorruptRecordError(`corrupt task record ${id}: its payload is not valid JSON`);

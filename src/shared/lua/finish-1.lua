@@ -44,13 +44,15 @@ if n > 0 then
     local kind = string.sub(flags, 1, 1)
     local cur = curs[i + 1]
     local ok = 0
-    if cur and string.sub(cur, 1, #token + 1) == token .. '|' then
+    -- The entry starts with "<token>|" (compared without building that string).
+    if cur and string.byte(cur, #token + 1) == 124 and string.sub(cur, 1, #token) == token then
       ok = 1
       -- A batch never holds the same id twice with a matching token: mark it settled.
       curs[i + 1] = false
       settled[#settled + 1] = id
       if #flags > 1 and string.find(flags, 'p', 2, true) then withProgress[#withProgress + 1] = id end
-      local e = string.sub(cur, #token + 2)
+      -- The record itself, unless nothing below needs it (a plain completion, nothing kept).
+      local e = (flags ~= 'c' or keepC > 0) and string.sub(cur, #token + 2) or ''
       if #flags > 1 and string.find(flags, 'g', 2, true) then rt_group_done(Q, e) end
       if #flags > 1 and string.find(flags, 'n', 2, true) then
         rt_notify(Q.meta, id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
