@@ -1,5 +1,13 @@
 import { UsageError } from './errors.js';
 
+/**
+ * A member kept in every lease ZSET with the score +inf (never due). Being longer than
+ * zset-max-listpack-value, it keeps the ZSET in its skiplist encoding, where ZADD and ZREM cost
+ * O(log n) instead of moving the whole listpack. Not a task: readers of the lease ZSET skip it.
+ * The Lua scripts spell it RT_LEASE_PIN (lib/record.lua).
+ */
+export const LEASE_PIN = '~pin: keeps this sorted set in its skiplist encoding (fast inserts); it is not a task';
+
 /** Every key of one queue lives under the hash tag {<queue>}, so a queue is one Cluster slot. */
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 

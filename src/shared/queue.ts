@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
-import { eventsChannel, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
+import { eventsChannel, LEASE_PIN, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
@@ -503,7 +503,7 @@ export class Queue<T = unknown> {
         return out;
       }
       case 'active':
-        return fromIds((await this.client.zrange(k.lease, 0, -1)).slice(offset, end + 1));
+        return fromIds((await this.client.zrange(k.lease, 0, -1)).filter((id) => id !== LEASE_PIN).slice(offset, end + 1));
       case 'delayed':
         return fromIds(await this.client.zrange(k.delayed, offset, end));
       case 'completed':
@@ -546,7 +546,7 @@ export class Queue<T = unknown> {
       const [next, flat] = await this.client.zscan(k.lease, cursor, 'COUNT', 500);
       cursor = next;
       const ids: string[] = [];
-      for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
+      for (let i = 0; i < flat.length; i += 2) if (flat[i] !== LEASE_PIN) ids.push(flat[i]!);
       const pipe = this.client.pipeline();
       for (const id of ids) pipe.hexists(k.active, id);
       const res = (await pipe.exec()) ?? [];

@@ -110,7 +110,7 @@ interface Running<T> {
 interface Settlement {
   id: string;
   token: string;
-  /** c, r, d or q, then flags: p (clear progress), e (clear earlier errors); see finish-15.lua. */
+  /** c, r, d or q, then flags: p (clear progress), e (clear earlier errors); see finish-1.lua. */
   kind: string;
   value: string;
   at: number;
@@ -373,14 +373,39 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private async finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
     const k = this.keys.get(queue)!;
     const now = Date.now();
-    const args: Array<string | number> = [now, this.leaseMs, want, token, retry ? '1' : '0', settles.length];
-    for (const s of settles) args.push(s.id, s.token, s.kind, s.value, s.at);
     if (settles.length === 0) {
       return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token, retry ? '1' : '0']))) as string[];
     }
+    // Plain completions (no flags, null result) go as one id each, grouped by token; the others
+    // with their five values. `order` is the order in which the script reports their statuses.
+    const args: Array<string | number> = [now, this.leaseMs, want, token, retry ? '1' : '0', 0];
+    const order: Settlement[] = [];
+    let plain: Map<string, Settlement[]> | undefined;
+    for (const s of settles) {
+      if (s.kind === 'c' && s.value === 'null') {
+        plain ??= new Map();
+        const list = plain.get(s.token);
+        if (list) list.push(s);
+        else plain.set(s.token, [s]);
+      } else {
+        args.push(s.id, s.token, s.kind, s.value, s.at);
+        order.push(s);
+      }
+    }
+    args[5] = order.length;
+    args.push(plain?.size ?? 0);
+    if (plain) {
+      for (const [t, list] of plain) {
+        args.push(t, list.length);
+        for (const s of list) {
+          args.push(s.id);
+          order.push(s);
+        }
+      }
+    }
     const [statuses, records] = (await this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), args))) as [number[], string[]];
     statuses.forEach((ok, i) => {
-      const s = settles[i]!;
+      const s = order[i]!;
       // On a retry, 0 may just mean that the lost call applied it already.
       if (!ok && !retry && s.kind[0] !== 'q') this.emit('lost', this.lostTask(queue, s.id));
     });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, TaskAbortedError, Worker } from '../../src/index.js';
+import { LEASE_PIN } from '../../src/shared/keys.js';
 import { runScript, scriptKeys } from '../../src/shared/scripts.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { aborted, collectErrors, deferred, sleep, startProxy } from '../helpers/util.js';
@@ -83,7 +84,9 @@ describe('fencing: a stale lease holder cannot settle', () => {
     expect(done.result).toBe('from B');
     expect(done.errors).toHaveLength(1);
     expect(await q.counts()).toMatchObject({ active: 0, waiting: 0, completed: 1, completedRetained: 1, recovered: 1, failed: 0 });
-    expect(await c.zcard(k.lease)).toBe(0);
+    // Only the pin is left in the lease ZSET, and it keeps the ZSET in its skiplist encoding.
+    expect(await c.zrange(k.lease, 0, -1, 'WITHSCORES')).toEqual([LEASE_PIN, 'inf']);
+    expect(await c.object('ENCODING', k.lease)).toBe('skiplist');
     await q.close();
   });
 

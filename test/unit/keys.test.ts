@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/shared/errors.js';
-import { QUEUES_KEY, queueKeys, validateQueueName } from '../../src/shared/keys.js';
+import { readFileSync } from 'node:fs';
+import { LEASE_PIN, QUEUES_KEY, queueKeys, validateQueueName } from '../../src/shared/keys.js';
 
 describe('validateQueueName', () => {
   it('accepts letters, digits, dot, underscore, colon and dash', () => {
@@ -45,5 +46,14 @@ describe('queueKeys', () => {
   it('keeps the global queue set outside any queue slot', () => {
     expect(QUEUES_KEY).toBe('rt:queues');
     expect(QUEUES_KEY).not.toContain('{');
+  });
+});
+
+describe('LEASE_PIN', () => {
+  it('is the pin the Lua scripts add, longer than zset-max-listpack-value (64 bytes), and no task id', () => {
+    const lua = readFileSync(new URL('../../src/shared/lua/lib/record.lua', import.meta.url), 'utf8');
+    expect(lua).toContain(`local RT_LEASE_PIN = '${LEASE_PIN}'`);
+    expect(Buffer.byteLength(LEASE_PIN)).toBeGreaterThan(64);
+    expect(LEASE_PIN).not.toMatch(/^\d+$/);
   });
 });

@@ -18,7 +18,10 @@ ARGV[6] n settlements (at most 1,000), then 5 values each: id, token, kind, valu
        r = failed, retry at `at` (value = attempt error JSON)
        d = failed for good, dead-lettered (value = attempt error JSON)
        q = handed back unstarted or unfinished, no attempt counted (front of the queue)
-Returns {statuses, records}: statuses[i] = 1 when settlement i held the lease and was applied,
+ARGV[7 + 5n] g groups of plain completions (kind "c" without flags, result null), then for each
+  group its token, its number of ids k and the k ids: one argument per task instead of five
+Returns {statuses, records}: statuses[i] = 1 when settlement i (the n first, then the plain
+completions in the order sent) held the lease and was applied,
 0 when the token no longer matched (the task was recovered and handed to another worker, or was
 settled already); records are the newly leased tasks (due delayed tasks are promoted first).
 The common case (completions) is done with one command per batch, not per task.
@@ -33,22 +36,46 @@ local statuses = {}
 local completed, died, retried = 0, 0, 0
 local cfg = rt_config(Q.config)
 local keepC, ageC, keepD, ageD = cfg.keepC, cfg.ageC, cfg.keepD, cfg.ageD
-if n > 0 then
-  local ids = {}
-  for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
+-- The ids of the settlements: the n sent with five values, then the plain completions, grouped
+-- by token after them.
+local groupsAt = 7 + n * 5
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
+do
+  local j = groupsAt + 1
+  for _ = 1, tonumber(ARGV[groupsAt]) or 0 do
+    local k = tonumber(ARGV[j + 1])
+    for x = j + 2, j + 1 + k do ids[#ids + 1] = ARGV[x] end
+    j = j + 2 + k
+  end
+end
+local total = #ids
+if total > 0 then
   local curs = redis.call('HMGET', Q.active, unpack(ids))
   local settled, withProgress, withErrors, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}, {}
-  for i = 0, n - 1 do
-    local b = 7 + i * 5
-    local id, token, flags = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  -- Settlement i: the n sent with five values first, then the plain completions group by group.
+  local gx, gleft, gtoken = groupsAt + 1, 0, nil
+  for i = 1, total do
+    local id, token, flags, value, at
+    if i <= n then
+      local b = 2 + i * 5
+      id, token, flags, value, at = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+    else
+      while gleft == 0 do
+        gtoken, gleft = ARGV[gx], tonumber(ARGV[gx + 1])
+        gx = gx + 2
+      end
+      id, token, flags, value, at = ARGV[gx], gtoken, 'c', 'null', '0'
+      gx, gleft = gx + 1, gleft - 1
+    end
     local kind = string.sub(flags, 1, 1)
-    local cur = curs[i + 1]
+    local cur = curs[i]
     local ok = 0
     -- The entry starts with "<token>|" (compared without building that string).
     if cur and string.byte(cur, #token + 1) == 124 and string.sub(cur, 1, #token) == token then
       ok = 1
       -- A batch never holds the same id twice with a matching token: mark it settled.
-      curs[i + 1] = false
+      curs[i] = false
       settled[#settled + 1] = id
       if #flags > 1 and string.find(flags, 'p', 2, true) then withProgress[#withProgress + 1] = id end
       -- The record itself, unless nothing below needs it (a plain completion, nothing kept).
@@ -64,7 +91,7 @@ if n > 0 then
           dataArgs[#dataArgs + 1] = id
           dataArgs[#dataArgs + 1] = e
           resultArgs[#resultArgs + 1] = id
-          resultArgs[#resultArgs + 1] = ARGV[b + 3]
+          resultArgs[#resultArgs + 1] = value
           doneArgs[#doneArgs + 1] = ARGV[1]
           doneArgs[#doneArgs + 1] = id
         end
@@ -74,11 +101,10 @@ if n > 0 then
       else
         local _, made = rt_head(e)
         e = rt_bump(e, id, made)
-        rt_append_error(Q.errors, id, ARGV[b + 3])
+        rt_append_error(Q.errors, id, value)
         if kind == 'r' then
           retried = retried + 1
-          local at = tonumber(ARGV[b + 4])
-          if at > now then
+          if tonumber(at) > now then
             redis.call('HSET', Q.data, id, e)
             redis.call('ZADD', Q.delayed, at, id)
           else
@@ -92,7 +118,7 @@ if n > 0 then
         end
       end
     end
-    statuses[#statuses + 1] = ok
+    statuses[i] = ok
   end
   if #settled > 0 then
     -- With a cap on active tasks, a slot just freed may let an idle worker start one.
@@ -116,11 +142,11 @@ if n > 0 then
     end
   end
   if died > 0 then
-    redis.call('HINCRBY', Q.meta, 'failed', died)
-    if redis.call('HINCRBY', stats, 'failed', died) == died then redis.call('EXPIRE', stats, 3600) end
+    redis.call('HINCRBY', Q.meta, 'failed', rt_int(died))
+    if redis.call('HINCRBY', stats, 'failed', rt_int(died)) == died then redis.call('EXPIRE', stats, 3600) end
     rt_trim(Q.dead, keepD, ageD, now, Q.data, Q.results, Q.errors)
   end
-  if retried > 0 then redis.call('HINCRBY', Q.meta, 'retried', retried) end
+  if retried > 0 then redis.call('HINCRBY', Q.meta, 'retried', rt_int(retried)) end
 end
 -- A paused or limited queue takes settlements but leases fewer (or no) new tasks.
 local got = rt_reserve(Q, cfg, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')

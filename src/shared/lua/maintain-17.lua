@@ -63,7 +63,7 @@ if #stale > 0 then
 end
 local nextDue = -1
 local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-if l[2] then nextDue = tonumber(l[2]) end
+if l[2] and l[1] ~= RT_LEASE_PIN then nextDue = tonumber(l[2]) end
 local d = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
 if d[2] and (nextDue < 0 or tonumber(d[2]) < nextDue) then nextDue = tonumber(d[2]) end
 return {recovered, promoted, died, nextDue}

@@ -26,6 +26,13 @@ local function rt_keys(p)
   end })
 end
 
+-- A member that stays in every lease ZSET (score +inf, so it never expires). It is longer than
+-- zset-max-listpack-value (64 bytes), which keeps the ZSET in its skiplist encoding: in the
+-- listpack encoding, used below 129 entries, each ZADD and ZREM moves the whole list, and with
+-- tens of tasks leased per call that was a quarter of the finish script's time. Readers of the
+-- lease ZSET skip it (LEASE_PIN in keys.ts).
+local RT_LEASE_PIN = '~pin: keeps this sorted set in its skiplist encoding (fast inserts); it is not a task'
+
 local function rt_head(e)
   return string.match(e, '^(%d+)|(%d+)|(%d+)|')
 end

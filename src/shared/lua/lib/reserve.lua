@@ -79,7 +79,7 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
   end
   if #els == 0 then return out end
   local deadline = rt_int(now + leaseMs)
-  local act, lease = {}, {}
+  local act, lease = {}, { '+inf', RT_LEASE_PIN }
   for i = 1, #els do
     local e = els[i]
     local id = rt_head(e)
