@@ -107,6 +107,10 @@ interface Running<T> {
   timer: NodeJS.Timeout | undefined;
 }
 
+function isPromiseLike<V>(v: V | PromiseLike<V>): v is PromiseLike<V> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
 interface Settlement {
   id: string;
   token: string;
@@ -470,12 +474,23 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         run.timer = setTimeout(() => this.onFail(key, run, rec, err), this.timeoutGraceMs);
       }, timeout);
     }
-    Promise.resolve()
-      .then(() => this.handler(task, ctx))
-      .then(
+    // The handler runs now; a result that is not a promise settles without a trip through the
+    // microtask queue.
+    let out: R | PromiseLike<R>;
+    try {
+      out = this.handler(task, ctx);
+    } catch (err) {
+      this.onFail(key, run, rec, err);
+      return;
+    }
+    if (isPromiseLike(out)) {
+      out.then(
         (result) => this.onDone(key, run, rec, result),
         (err: unknown) => this.onFail(key, run, rec, err),
       );
+    } else {
+      this.onDone(key, run, rec, out);
+    }
   }
 
   /** A cancelled task is out of Redis's active set already: its outcome is dropped here. */
