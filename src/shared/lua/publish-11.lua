@@ -39,7 +39,7 @@ if plain then
   local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
   local batch = {}
   for i = 0, n - 1 do
-    batch[#batch + 1] = (first + i) .. '|0|' .. ARGV[3 + i]
+    batch[#batch + 1] = rt_int(first + i) .. '|0|' .. ARGV[3 + i]
     if #batch >= 1000 then
       redis.call('LPUSH', KEYS[2], unpack(batch))
       batch = {}
@@ -47,7 +47,7 @@ if plain then
   end
   if #batch > 0 then redis.call('LPUSH', KEYS[2], unpack(batch)) end
   redis.call('HINCRBY', KEYS[1], 'published', n)
-  redis.call('ZADD', KEYS[3], 0, 'm')
+  redis.call('ZADD', KEYS[3], '0', 'm')
   return {first, n}
 end
 
@@ -96,7 +96,7 @@ for i = 0, n - 1 do
   if r then
     if type(r) == 'number' then ids[i + 1] = ids[-r] else ids[i + 1] = r end
   else
-    local id = tostring(next)
+    local id = rt_int(next)
     next = next + 1
     ids[i + 1] = id
     local e = id .. '|0|' .. ARGV[b + 5]
