@@ -200,6 +200,31 @@ describe('fencing: a stale lease holder cannot settle', () => {
   });
 });
 
+describe('finish: plain completions grouped by token', () => {
+  it('settles five-value settlements and grouped ids in one call, reporting statuses in the order sent', async () => {
+    const q = new Queue('grouped', { connection: redis.url });
+    const c = q.client;
+    await q.addBulk([1, 2, 3, 4, 5].map((n) => ({ data: n })));
+    const now = Date.now();
+    const a = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 3, 'w.1', '0'])) as string[]).map((e) => e.split('|')[0]!);
+    const b = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 2, 'w.2', '0'])) as string[]).map((e) => e.split('|')[0]!);
+    const error = JSON.stringify({ attempt: 1, at: now, error: 'boom', worker: 'w' });
+    const args = [now, 30_000, 0, 'w.3', '0', 1, a[0]!, 'w.1', 'd', error, 0];
+    // Two groups: w.1 with a[1] and a[2] (a[2] with a token it never had), w.2 with b[0] and b[1].
+    args.push(2, 'w.1', 2, a[1]!, b[0]!, 'w.2', 2, b[0]!, b[1]!);
+    const [statuses, got] = (await runScript(c, 'finish', finishKeys(q), args)) as [number[], string[]];
+    expect(got).toEqual([]);
+    // a[0] dead-lettered; a[1] completed; b[0] under the wrong token refused, then under its own completed; b[1] completed.
+    expect(statuses).toEqual([1, 1, 0, 1, 1]);
+    expect(await q.counts()).toMatchObject({ active: 1, completed: 3, failed: 1, waiting: 0 });
+    expect((await q.getTask(a[0]!))!.state).toBe('dead');
+    for (const id of [a[1]!, b[0]!, b[1]!]) expect((await q.getTask(id))!).toMatchObject({ state: 'completed', result: null });
+    // a[2] is still leased under w.1.
+    expect((await q.getTask(a[2]!))!.state).toBe('active');
+    await q.close();
+  });
+});
+
 describe('a reply lost in a disconnect strands nothing', () => {
   it('returns the tasks leased under a token when the same token is sent again as a retry', async () => {
     const q = new Queue('lost-reply', { connection: redis.url });
