@@ -107,6 +107,34 @@ interface Running<T> {
   timer: NodeJS.Timeout | undefined;
 }
 
+type ProgressReporter = (progressKey: string, id: string, run: Running<unknown>, value: unknown) => Promise<void>;
+
+/**
+ * A handler's ctx. Its members are getters on the prototype, so that starting a task creates no
+ * closures; `progress` is returned bound, so `const { progress } = ctx` works too.
+ */
+class TaskContext implements HandlerContext {
+  constructor(
+    private readonly run: Running<unknown>,
+    private readonly reporter: ProgressReporter,
+    private readonly progressKey: string,
+    private readonly id: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    const run = this.run;
+    if (!run.ctrl) {
+      run.ctrl = new AbortController();
+      if (run.abortReason) run.ctrl.abort(run.abortReason);
+    }
+    return run.ctrl.signal;
+  }
+
+  get progress(): (value: unknown) => Promise<void> {
+    return (value: unknown) => this.reporter(this.progressKey, this.id, this.run, value);
+  }
+}
+
 function isPromiseLike<V>(v: V | PromiseLike<V>): v is PromiseLike<V> {
   return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 }
@@ -174,6 +202,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private wakes = 0;
   private pauseUntil = 0;
   private kickQueued = false;
+  /** ctx.progress of every task: records the value (best effort: a Redis outage must not fail the task). */
+  private readonly progressReporter: ProgressReporter = async (progressKey, id, run, value) => {
+    run.progress = true;
+    await this.untilClosed(this.client.hset(progressKey, id, JSON.stringify(value ?? null))).catch((err: unknown) => this.report(err));
+  };
   /** The rejecters of the calls in flight, run when the connection closes (see untilClosed). */
   private readonly onClose = new Set<() => void>();
   private idle = false;
@@ -450,21 +483,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (!counts) this.waits.set(queue, (counts = new Array<number>(WAIT_BUCKETS.length).fill(0)));
     counts[waitBucket(now - rec.publishedAt)]!++;
     this.emit('started', task);
-    const k = this.keys.get(queue)!;
-    const ctx: HandlerContext = {
-      get signal() {
-        if (!run.ctrl) {
-          run.ctrl = new AbortController();
-          if (run.abortReason) run.ctrl.abort(run.abortReason);
-        }
-        return run.ctrl.signal;
-      },
-      progress: async (value: unknown) => {
-        run.progress = true;
-        // Best effort: a Redis outage must not fail the task through its progress report.
-        await this.untilClosed(this.client.hset(k.progress, rec.id, JSON.stringify(value ?? null))).catch((err: unknown) => this.report(err));
-      },
-    };
+    const ctx = new TaskContext(run, this.progressReporter, this.keys.get(queue)!.progress, rec.id);
     const timeout = rec.opts.t ?? this.defaultTimeoutMs;
     if (timeout !== undefined) {
       run.timer = setTimeout(() => {
