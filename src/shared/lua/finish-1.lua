@@ -37,15 +37,18 @@ local completed, died, retried = 0, 0, 0
 local cfg = rt_config(Q.config)
 local keepC, ageC, keepD, ageD = cfg.keepC, cfg.ageC, cfg.keepD, cfg.ageD
 -- The ids of the settlements: the n sent with five values, then the plain completions, grouped
--- by token after them.
+-- by token after them (tokens[i] is the token of plain completion i).
 local groupsAt = 7 + n * 5
-local ids = {}
+local ids, tokens = {}, {}
 for i = 0, n - 1 do ids[i + 1] = ARGV[7 + i * 5] end
 do
   local j = groupsAt + 1
   for _ = 1, tonumber(ARGV[groupsAt]) or 0 do
-    local k = tonumber(ARGV[j + 1])
-    for x = j + 2, j + 1 + k do ids[#ids + 1] = ARGV[x] end
+    local token, k = ARGV[j], tonumber(ARGV[j + 1])
+    for x = j + 2, j + 1 + k do
+      ids[#ids + 1] = ARGV[x]
+      tokens[#ids] = token
+    end
     j = j + 2 + k
   end
 end
@@ -53,20 +56,11 @@ local total = #ids
 if total > 0 then
   local curs = redis.call('HMGET', Q.active, unpack(ids))
   local settled, withProgress, withErrors, dataArgs, resultArgs, doneArgs = {}, {}, {}, {}, {}, {}
-  -- Settlement i: the n sent with five values first, then the plain completions group by group.
-  local gx, gleft, gtoken = groupsAt + 1, 0, nil
   for i = 1, total do
-    local id, token, flags, value, at
+    local id, token, flags, value, at = ids[i], tokens[i], 'c', 'null', '0'
     if i <= n then
       local b = 2 + i * 5
-      id, token, flags, value, at = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-    else
-      while gleft == 0 do
-        gtoken, gleft = ARGV[gx], tonumber(ARGV[gx + 1])
-        gx = gx + 2
-      end
-      id, token, flags, value, at = ARGV[gx], gtoken, 'c', 'null', '0'
-      gx, gleft = gx + 1, gleft - 1
+      token, flags, value, at = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
     end
     local kind = string.sub(flags, 1, 1)
     local cur = curs[i]
@@ -142,8 +136,9 @@ if total > 0 then
     end
   end
   if died > 0 then
-    redis.call('HINCRBY', Q.meta, 'failed', rt_int(died))
-    if redis.call('HINCRBY', stats, 'failed', rt_int(died)) == died then redis.call('EXPIRE', stats, 3600) end
+    local d = rt_int(died)
+    redis.call('HINCRBY', Q.meta, 'failed', d)
+    if redis.call('HINCRBY', stats, 'failed', d) == died then redis.call('EXPIRE', stats, 3600) end
     rt_trim(Q.dead, keepD, ageD, now, Q.data, Q.results, Q.errors)
   end
   if retried > 0 then redis.call('HINCRBY', Q.meta, 'retried', rt_int(retried)) end
