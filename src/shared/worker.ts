@@ -9,6 +9,7 @@ import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } 
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
 import { pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
+import { finishArgs, finishReply, reserveArgs, type Settlement } from './settle.js';
 import { VERSION } from './version.js';
 
 /** A task as a handler sees it. */
@@ -139,15 +140,6 @@ function isPromiseLike<V>(v: V | PromiseLike<V>): v is PromiseLike<V> {
   return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
-interface Settlement {
-  id: string;
-  token: string;
-  /** c, r, d or q, then flags: p (clear progress), e (clear earlier errors); see finish-1.lua. */
-  kind: string;
-  value: string;
-  at: number;
-}
-
 const MAX_ERROR = 4096;
 const BLOCK_SECONDS = 5;
 const MAX_BATCH = 1000;
@@ -200,6 +192,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly empty = new Set<string>();
   /** Wake-ups seen so far: a call launched before one must not mark a queue empty. */
   private wakes = 0;
+  /** Queues whose next call passes on the wake-up this worker took (see rt_reserve). */
+  private readonly wakePass = new Set<string>();
   private pauseUntil = 0;
   private kickQueued = false;
   /** ctx.progress of every task: records the value (best effort: a Redis outage must not fail the task). */
@@ -410,43 +404,18 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private async finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
     const k = this.keys.get(queue)!;
     const now = Date.now();
+    // The first call after a wake-up passes it on (see rt_reserve); a reserve call always does.
+    const wake = this.wakePass.delete(queue) || retry;
     if (settles.length === 0) {
-      return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), [now, this.leaseMs, want, token, retry ? '1' : '0']))) as string[];
+      return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), reserveArgs(now, this.leaseMs, want, token, retry)))) as string[];
     }
-    // Plain completions (no flags, null result) go as one id each, grouped by token; the others
-    // with their five values. `order` is the order in which the script reports their statuses.
-    const args: Array<string | number> = [now, this.leaseMs, want, token, retry ? '1' : '0', 0];
-    const order: Settlement[] = [];
-    let plain: Map<string, Settlement[]> | undefined;
-    for (const s of settles) {
-      if (s.kind === 'c' && s.value === 'null') {
-        plain ??= new Map();
-        const list = plain.get(s.token);
-        if (list) list.push(s);
-        else plain.set(s.token, [s]);
-      } else {
-        args.push(s.id, s.token, s.kind, s.value, s.at);
-        order.push(s);
-      }
-    }
-    args[5] = order.length;
-    args.push(plain?.size ?? 0);
-    if (plain) {
-      for (const [t, list] of plain) {
-        args.push(t, list.length);
-        for (const s of list) {
-          args.push(s.id);
-          order.push(s);
-        }
-      }
-    }
-    const [statuses, records] = (await this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), args))) as [number[], string[]];
-    statuses.forEach((ok, i) => {
-      const s = order[i]!;
-      // On a retry, 0 may just mean that the lost call applied it already.
-      if (!ok && !retry && s.kind[0] !== 'q') this.emit('lost', this.lostTask(queue, s.id));
+    const call = finishArgs(now, this.leaseMs, want, token, { retry, wake }, settles);
+    const reply = finishReply((await this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), call.args))) as string[]);
+    call.order.forEach((s, i) => {
+      // On a retry, a refusal may just mean that the lost call applied it already.
+      if (!retry && s.kind[0] !== 'q' && !reply.applied(i)) this.emit('lost', this.lostTask(queue, s.id));
     });
-    return records;
+    return reply.records;
   }
 
   private lostTask(queue: string, id: string): Task<T> {
@@ -628,6 +597,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       }
       this.idle = false;
       this.wakes++;
+      for (const q of this.queues) this.wakePass.add(q);
       this.empty.clear();
       this.kick();
     }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, QueueFullError, UsageError, Worker, listQueues } from '../../src/index.js';
+import { runScript, scriptKeys } from '../../src/shared/scripts.js';
+import { finishArgs, finishReply, reserveArgs } from '../../src/shared/settle.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors, sleep } from '../helpers/util.js';
 
@@ -187,6 +189,30 @@ describe('idle workers', () => {
     await waitFor(() => by.size === 3, 4000, 'all three workers started a task');
     for (const w of workers) await w.close();
     expect(await q.counts()).toMatchObject({ completed: 3 });
+    await q.close();
+  });
+  it('passes a wake-up on only from the call that took the marker, not from a busy worker', async () => {
+    // The marker wakes one idle worker; that worker's call sets it again when tasks remain, so the
+    // next idle worker wakes too. A busy worker's finish call never took the marker: it leaves it
+    // alone (a command fewer per call on the hot path), and the chain stays intact.
+    const q = new Queue('wake-pass', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.addBulk([1, 2, 3, 4].map((data) => ({ data })));
+    await c.del(k.marker);
+    const now = Date.now();
+    const [first] = (await runScript(c, 'reserve', scriptKeys.reserve(k), reserveArgs(now, 30_000, 1, 'w.1', false))) as string[];
+    expect(await c.zscore(k.marker, 'm')).toBe('0');
+    await c.del(k.marker);
+    const done = (record: string, token: string) => ({ id: record.split('|')[0]!, token, kind: 'c', value: 'null', at: 0 });
+    const busy = finishArgs(now, 30_000, 1, 'w.2', { retry: false, wake: false }, [done(first!, 'w.1')]);
+    const second = finishReply((await runScript(c, 'finish', scriptKeys.finish(k), busy.args)) as string[]).records;
+    expect(second).toHaveLength(1);
+    expect(await c.zscore(k.marker, 'm')).toBeNull();
+    const woken = finishArgs(now, 30_000, 1, 'w.3', { retry: false, wake: true }, [done(second[0]!, 'w.2')]);
+    expect(finishReply((await runScript(c, 'finish', scriptKeys.finish(k), woken.args)) as string[]).records).toHaveLength(1);
+    expect(await c.zscore(k.marker, 'm')).toBe('0');
+    expect(await q.counts()).toMatchObject({ waiting: 1, active: 1, completed: 2 });
     await q.close();
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, TaskAbortedError, Worker } from '../../src/index.js';
 import { LEASE_PIN } from '../../src/shared/keys.js';
 import { runScript, scriptKeys } from '../../src/shared/scripts.js';
+import { finishArgs, finishReply, type Settlement } from '../../src/shared/settle.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { aborted, collectErrors, deferred, sleep, startProxy } from '../helpers/util.js';
 
@@ -25,9 +26,11 @@ const finishKeys = (q: Queue) => scriptKeys.finish(q.keys);
 
 async function finish(q: Queue, token: string, settle: [id: string, token: string, kind: string, value: string, at: number]): Promise<number> {
   const now = Date.now();
-  const [statuses, got] = (await runScript(q.client, 'finish', finishKeys(q), [now, 30_000, 0, token, '0', 1, ...settle])) as [number[], string[]];
-  expect(got).toEqual([]);
-  return statuses[0]!;
+  const [id, held, kind, value, at] = settle;
+  const call = finishArgs(now, 30_000, 0, token, { retry: false, wake: false }, [{ id, token: held, kind, value, at }]);
+  const reply = finishReply((await runScript(q.client, 'finish', finishKeys(q), call.args)) as string[]);
+  expect(reply.records).toEqual([]);
+  return reply.applied(0) ? 1 : 0;
 }
 
 describe('fencing: a stale lease holder cannot settle', () => {
@@ -209,13 +212,17 @@ describe('finish: plain completions grouped by token', () => {
     const a = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 3, 'w.1', '0'])) as string[]).map((e) => e.split('|')[0]!);
     const b = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 2, 'w.2', '0'])) as string[]).map((e) => e.split('|')[0]!);
     const error = JSON.stringify({ attempt: 1, at: now, error: 'boom', worker: 'w' });
-    const args = [now, 30_000, 0, 'w.3', '0', 1, a[0]!, 'w.1', 'd', error, 0];
-    // Two groups: w.1 with a[1] and a[2] (a[2] with a token it never had), w.2 with b[0] and b[1].
-    args.push(2, 'w.1', 2, a[1]!, b[0]!, 'w.2', 2, b[0]!, b[1]!);
-    const [statuses, got] = (await runScript(c, 'finish', finishKeys(q), args)) as [number[], string[]];
-    expect(got).toEqual([]);
+    const plain = (id: string, token: string): Settlement => ({ id, token, kind: 'c', value: 'null', at: 0 });
+    // Two groups of plain completions: w.1 with a[1] and b[0] (b[0] was leased under w.2, not
+    // w.1), and w.2 with b[0] and b[1].
+    const settles = [plain(a[1]!, 'w.1'), plain(b[0]!, 'w.1'), { id: a[0]!, token: 'w.1', kind: 'd', value: error, at: 0 }, plain(b[0]!, 'w.2'), plain(b[1]!, 'w.2')];
+    const call = finishArgs(now, 30_000, 0, 'w.3', { retry: false, wake: false }, settles);
+    // The detailed settlement goes first, then the plain ones grouped by token.
+    expect(call.order.map((s) => s.id)).toEqual([a[0], a[1], b[0], b[0], b[1]]);
+    const reply = finishReply((await runScript(c, 'finish', finishKeys(q), call.args)) as string[]);
+    expect(reply.records).toEqual([]);
     // a[0] dead-lettered; a[1] completed; b[0] under the wrong token refused, then under its own completed; b[1] completed.
-    expect(statuses).toEqual([1, 1, 0, 1, 1]);
+    expect(call.order.map((_, i) => reply.applied(i))).toEqual([true, true, false, true, true]);
     expect(await q.counts()).toMatchObject({ active: 1, completed: 3, failed: 1, waiting: 0 });
     expect((await q.getTask(a[0]!))!.state).toBe('dead');
     for (const id of [a[1]!, b[0]!, b[1]!]) expect((await q.getTask(id))!).toMatchObject({ state: 'completed', result: null });

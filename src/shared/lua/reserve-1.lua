@@ -16,4 +16,6 @@ Returns the leased records, best first (none while the queue is paused, fewer wh
 --@include record
 --@include reserve
 local Q = rt_keys(KEYS[1])
-return rt_reserve(Q, rt_config(Q.config), tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1')
+-- A reserve call comes after a wake-up (or at start): it passes the wake-up on when tasks remain.
+return rt_reserve(Q, rt_config(Q.config), ARGV[1], rt_int(tonumber(ARGV[1]) + tonumber(ARGV[2])), tonumber(ARGV[3]), ARGV[3], ARGV[4],
+  ARGV[5] == '1', true, {})

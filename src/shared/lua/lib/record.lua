@@ -37,6 +37,11 @@ local function rt_head(e)
   return string.match(e, '^(%d+)|(%d+)|(%d+)|')
 end
 
+-- The id alone (one capture instead of three: fewer strings made on the hot path).
+local function rt_id(e)
+  return string.match(e, '^(%d+)|%d+|%d+|')
+end
+
 -- The same record with one more attempt counted as made.
 local function rt_bump(e, id, made)
   return id .. '|' .. (tonumber(made) + 1) .. '|' .. string.sub(e, #id + #made + 3)

@@ -13,26 +13,38 @@
 -- ends, so that an idle worker comes back then.
 -- Q holds the queue's keys: wait, active, lease, marker, corrupt, delayed, data, prio, rate,
 -- groups, gstate, gactive, grate, meta.
-local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
-  local out = {}
+-- now: the time (ms, as sent); deadline: the lease deadline (ms, a string ready for ZADD);
+-- count: how many to lease, and countArg the same number as the string the caller was sent (or
+-- nil); out: the table the records are appended to (returned).
+-- wake: the caller took the marker to get here (reserve, or the first call after a wake-up), so
+-- when tasks remain it sets the marker again for the next idle worker. A busy worker's finish
+-- call does not: it never took the marker, so whoever did passes the wake-up on.
+local function rt_reserve(Q, cfg, now, deadline, count, countArg, token, retry, wake, out)
   if retry then
     local prefix = token .. '|'
     local all = redis.call('HGETALL', Q.active)
     for i = 2, #all, 2 do
-      if string.sub(all[i], 1, #prefix) == prefix then out[#out + 1] = string.sub(all[i], #prefix + 1) end
+      if string.sub(all[i], 1, #prefix) == prefix then
+        out[#out + 1] = string.sub(all[i], #prefix + 1)
+        count = count - 1
+        countArg = nil
+      end
     end
-    count = count - #out
   end
   if cfg.paused then return out end
   if cfg.maxActive > 0 and count > 0 then
     local room = cfg.maxActive - redis.call('HLEN', Q.active)
-    if room < count then count = math.max(room, 0) end
+    if room < count then
+      count = math.max(room, 0)
+      countArg = nil
+    end
   end
   local limitedByRate = false
   if cfg.rateMax > 0 and count > 0 then
     local room = cfg.rateMax - tonumber(redis.call('GET', Q.rate) or '0')
     if room < count then
       count = math.max(room, 0)
+      countArg = nil
       limitedByRate = true
       local ttl = redis.call('PTTL', Q.rate)
       if ttl < 0 then
@@ -46,43 +58,44 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
   -- A plain queue (nothing delayed, prioritized or grouped) is served from the wait LIST alone,
   -- after one EXISTS instead of a lookup in each of the other three.
   local others = redis.call('EXISTS', Q.delayed, Q.prio, Q.groups) > 0
-  local els = {}
-  if others then
+  local els
+  if not others then
+    els = redis.call('RPOP', Q.wait, countArg or rt_int(count)) or {}
+  else
     rt_promote(Q, now, 1000)
     -- Positive priorities first; then grouped and plain tasks (half of the slots each when both
     -- wait, so neither starves the other); then negative priorities.
     els = rt_take_prio(Q, '-inf', '(0', count)
-  end
-  local need = count - #els
-  if need > 0 then
-    local fromGroups = 0
-    if others and redis.call('EXISTS', Q.groups) == 1 then
-      if need > 1 then fromGroups = math.floor(need / 2)
-      elseif redis.call('HINCRBY', Q.meta, 'turn', 1) % 2 == 0 then fromGroups = 1 end
-    end
-    local more = rt_take_groups(Q, fromGroups, cfg, now)
-    for i = 1, #more do els[#els + 1] = more[i] end
-    if #els < count then
-      more = redis.call('RPOP', Q.wait, rt_int(count - #els))
-      if more then
+    local need = count - #els
+    if need > 0 then
+      local fromGroups = 0
+      if redis.call('EXISTS', Q.groups) == 1 then
+        if need > 1 then fromGroups = math.floor(need / 2)
+        elseif redis.call('HINCRBY', Q.meta, 'turn', 1) % 2 == 0 then fromGroups = 1 end
+      end
+      local more = rt_take_groups(Q, fromGroups, cfg, now)
+      for i = 1, #more do els[#els + 1] = more[i] end
+      if #els < count then
+        more = redis.call('RPOP', Q.wait, rt_int(count - #els))
+        if more then
+          for i = 1, #more do els[#els + 1] = more[i] end
+        end
+      end
+      if #els < count then
+        more = rt_take_groups(Q, count - #els, cfg, now)
+        for i = 1, #more do els[#els + 1] = more[i] end
+      end
+      if #els < count then
+        more = rt_take_prio(Q, '(0', '+inf', count - #els)
         for i = 1, #more do els[#els + 1] = more[i] end
       end
     end
-    if others and #els < count then
-      more = rt_take_groups(Q, count - #els, cfg, now)
-      for i = 1, #more do els[#els + 1] = more[i] end
-    end
-    if others and #els < count then
-      more = rt_take_prio(Q, '(0', '+inf', count - #els)
-      for i = 1, #more do els[#els + 1] = more[i] end
-    end
   end
   if #els == 0 then return out end
-  local deadline = rt_int(now + leaseMs)
   local act, lease = {}, { '+inf', RT_LEASE_PIN }
   for i = 1, #els do
     local e = els[i]
-    local id = rt_head(e)
+    local id = rt_id(e)
     if id then
       act[#act + 1] = id
       act[#act + 1] = token .. '|' .. e
@@ -101,7 +114,8 @@ local function rt_reserve(Q, cfg, now, leaseMs, count, token, retry)
       if redis.call('INCRBY', Q.rate, taken) == taken then redis.call('PEXPIRE', Q.rate, cfg.rateWindow) end
     end
   end
-  if #els == count and not limitedByRate and (redis.call('LLEN', Q.wait) > 0 or (others and redis.call('EXISTS', Q.prio, Q.groups) > 0)) then
+  if #els == count and not limitedByRate and (wake or others)
+    and (redis.call('LLEN', Q.wait) > 0 or (others and redis.call('EXISTS', Q.prio, Q.groups) > 0)) then
     redis.call('ZADD', Q.marker, '0', 'm')
   end
   return out
