@@ -1,4 +1,6 @@
 --[[ finish: settles a batch of leased tasks and leases new ones in the same round trip.
+Runs as a Redis Function (FCALL), or with EVALSHA where Functions are not available: the same
+source either way (see functionLibrary in scripts.ts).
 KEYS[1] the queue's key prefix "rt:{<queue>}:". The keys are that prefix and a name (all in the
   queue's hash slot), built here when used rather than sent with every call, which on this hot
   path would cost more than the script's own work: wait, active (HASH id -> "<token>|<record>"),

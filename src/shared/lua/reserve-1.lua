@@ -1,4 +1,5 @@
 --[[ reserve: leases up to `count` waiting tasks to one worker.
+Runs as a Redis Function, like finish (see finish-1.lua).
 KEYS[1] the queue's key prefix "rt:{<queue>}:"; the keys used are that prefix and a name (see
   finish-1.lua): wait (LIST), active (HASH id -> "<token>|<record>"), lease (ZSET id -> lease
   deadline), marker (ZSET), corrupt (LIST of records that could not be parsed), delayed (ZSET id
