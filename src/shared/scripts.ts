@@ -83,20 +83,16 @@ export function functionLibrary(): FunctionLibrary {
       return { name, body: readFileSync(new URL(file, LUA_DIR), 'utf8').replace(/^--@include \w+\s*$/gm, '') };
     });
     const libs = ['record', 'reserve'].map((lib) => readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8')).join('\n');
-    const hash = createHash('sha1')
-      .update(libs)
-      .update(bodies.map((b) => b.body).join('\0'))
-      .digest('hex')
-      .slice(0, 12);
+    // The names carry a hash of the whole library as loaded (helpers, bodies and wrappers).
+    let code = `#!lua name=redtask_@HASH@\n${libs}\n`;
+    for (const b of bodies) {
+      code += `local function rt_fn_${b.name}(KEYS, ARGV)\n${b.body}\nend\nredis.register_function('rt_${b.name}_@HASH@', rt_fn_${b.name})\n`;
+    }
+    const hash = createHash('sha1').update(code).digest('hex').slice(0, 12);
+    code = code.replaceAll('@HASH@', hash);
     const name = `redtask_${hash}`;
     const functions: Partial<Record<ScriptName, string>> = {};
-    // Each body becomes a function of (KEYS, ARGV), so the same source runs as EVAL and as FCALL.
-    let code = `#!lua name=${name}\n${libs}\n`;
-    for (const b of bodies) {
-      const fn = `rt_${b.name}_${hash}`;
-      functions[b.name] = fn;
-      code += `local function rt_fn_${b.name}(KEYS, ARGV)\n${b.body}\nend\nredis.register_function('${fn}', rt_fn_${b.name})\n`;
-    }
+    for (const b of bodies) functions[b.name] = `rt_${b.name}_${hash}`;
     library = { name, code, functions };
   }
   return library;
@@ -105,32 +101,37 @@ export function functionLibrary(): FunctionLibrary {
 /** Clients on which Functions cannot be used (Redis before 7.0, or an ACL that forbids them). */
 const withoutFunctions = new WeakSet<Redis>();
 
-function isMissingFunction(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
-  return /function not found|unknown command|NOPERM/i.test(msg);
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Redis refused the call before running it because Functions are not there for this client. */
+const NO_FUNCTIONS = /^(NOPERM|ERR unknown command)/;
+
+function callFunction(client: Redis, name: ScriptName, fn: string, keys: string[], args: ScriptArg[]): Promise<unknown> {
+  // The common case is one FCALL and its promise, without an async wrapper around it.
+  return client.fcall(fn, keys.length, ...keys, ...args).catch((err: unknown) => onFunctionError(client, name, fn, keys, args, err));
 }
 
 /**
- * Runs a task-path script as a Redis Function. The library is loaded when Redis does not have it
- * (first use, or after a restart or FUNCTION FLUSH), and the call is made again: a call that
- * failed that way did not run. Where the library cannot be loaded, the script runs with EVALSHA.
+ * A call refused before it ran: the library is missing (load it and call again), or Functions
+ * are not available to this client (run the script with EVALSHA from now on). Any other error,
+ * including one raised while the function ran, is the caller's.
  */
-async function callFunction(client: Redis, name: ScriptName, fn: string, keys: string[], args: ScriptArg[]): Promise<unknown> {
-  try {
-    return await client.fcall(fn, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!isMissingFunction(err)) throw err;
-    try {
-      await client.function('LOAD', 'REPLACE', functionLibrary().code);
-    } catch (loadErr) {
-      // Only a Redis without Functions or a user not allowed them falls back; anything else (a
-      // library that does not compile, a lost connection) is the caller's error.
-      if (!/unknown command|NOPERM/i.test(loadErr instanceof Error ? loadErr.message : String(loadErr))) throw loadErr;
-      withoutFunctions.add(client);
-      return runScript(client, name, keys, args);
-    }
-    return client.fcall(fn, keys.length, ...keys, ...args);
+async function onFunctionError(client: Redis, name: ScriptName, fn: string, keys: string[], args: ScriptArg[], err: unknown): Promise<unknown> {
+  if (NO_FUNCTIONS.test(message(err))) {
+    withoutFunctions.add(client);
+    return runScript(client, name, keys, args);
   }
+  if (!/^ERR Function not found/.test(message(err))) throw err;
+  try {
+    await client.function('LOAD', 'REPLACE', functionLibrary().code);
+  } catch (loadErr) {
+    if (!NO_FUNCTIONS.test(message(loadErr))) throw loadErr;
+    withoutFunctions.add(client);
+    return runScript(client, name, keys, args);
+  }
+  return client.fcall(fn, keys.length, ...keys, ...args);
 }
 
 /** Runs a script: keys first, then arguments (see callFunction for the task path's two). */

@@ -106,6 +106,8 @@ interface Running<T> {
   /** Settled already (an outcome after this is ignored). */
   finished: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** The record, for the flags of a hand-back at shutdown (group and waiting publisher). */
+  rec: TaskRecord<T>;
 }
 
 type ProgressReporter = (progressKey: string, id: string, run: Running<unknown>, value: unknown) => Promise<void>;
@@ -340,7 +342,19 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
     }
+    if (this.wakePass.size > 0 && this.free() <= 0) this.passWakeNow();
     if (this.inflight === 0 && !this.anyPending() && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
+  }
+
+  /**
+   * A wake-up this worker took but has no free slot to act on (or is closing) goes back to Redis:
+   * the marker is set again, so the next idle worker wakes instead.
+   */
+  private passWakeNow(): void {
+    const pipe = this.client.pipeline();
+    for (const q of this.wakePass) pipe.zadd(this.keys.get(q)!.marker, 0, 'm');
+    this.wakePass.clear();
+    pipe.exec().catch(() => undefined);
   }
 
   private anyPending(): boolean {
@@ -401,21 +415,24 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     );
   }
 
-  private async finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
+  private finish(queue: string, settles: Settlement[], want: number, token: string, retry: boolean): Promise<string[]> {
     const k = this.keys.get(queue)!;
     const now = Date.now();
-    // The first call after a wake-up passes it on (see rt_reserve); a reserve call always does.
-    const wake = this.wakePass.delete(queue) || retry;
+    // The first call that leases after a wake-up passes it on (see rt_reserve); a reserve call
+    // always does.
+    const wake = (want > 0 && this.wakePass.delete(queue)) || retry;
     if (settles.length === 0) {
-      return (await this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), reserveArgs(now, this.leaseMs, want, token, retry)))) as string[];
+      return this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), reserveArgs(now, this.leaseMs, want, token, retry))) as Promise<string[]>;
     }
     const call = finishArgs(now, this.leaseMs, want, token, { retry, wake }, settles);
-    const reply = finishReply((await this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), call.args))) as string[]);
-    call.order.forEach((s, i) => {
-      // On a retry, a refusal may just mean that the lost call applied it already.
-      if (!retry && s.kind[0] !== 'q' && !reply.applied(i)) this.emit('lost', this.lostTask(queue, s.id));
+    return this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), call.args)).then((raw) => {
+      const reply = finishReply(raw as string[]);
+      call.order.forEach((s, i) => {
+        // On a retry, a refusal may just mean that the lost call applied it already.
+        if (!retry && s.kind[0] !== 'q' && !reply.applied(i)) this.emit('lost', this.lostTask(queue, s.id));
+      });
+      return reply.records;
     });
-    return reply.records;
   }
 
   private lostTask(queue: string, id: string): Task<T> {
@@ -445,7 +462,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     };
     if (rec.opts.sn !== undefined) task.schedule = { name: rec.opts.sn, due: rec.opts.sd ?? 0 };
     const now = Date.now();
-    const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined };
+    const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined, rec };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
     let counts = this.waits.get(queue);
@@ -487,7 +504,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     run.finished = true;
     clearTimeout(run.timer);
     this.forget(key, run);
-    for (const w of this.slotWaiters.splice(0)) w();
+    if (this.slotWaiters.length > 0) for (const w of this.slotWaiters.splice(0)) w();
     this.kick();
     return true;
   }
@@ -552,7 +569,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const list = this.pending.get(queue);
     if (list) list.push(s);
     else this.pending.set(queue, [s]);
-    for (const w of this.slotWaiters.splice(0)) w();
+    if (this.slotWaiters.length > 0) for (const w of this.slotWaiters.splice(0)) w();
     // Handlers that finish in the same turn of the event loop share one call (with one slot
     // there is nothing to share: go at once).
     if (this.concurrency === 1) this.kick();
@@ -591,13 +608,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           this.scheduleDue(Number(popped[2]));
           continue;
         }
+        // This worker took the marker: its next call that leases passes the wake-up on.
+        if (popped) this.wakePass.add(this.queues[markers.indexOf(popped[0])] ?? this.queues[0]!);
       } catch {
         if (this.stopped || !this.accepting) break;
         await sleep(200);
       }
       this.idle = false;
       this.wakes++;
-      for (const q of this.queues) this.wakePass.add(q);
       this.empty.clear();
       this.kick();
     }
@@ -715,7 +733,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.dueAt = at;
     this.dueTimer = setTimeout(() => {
       this.dueTimer = undefined;
-      // Something may be due now (a delayed task, the end of a rate-limit window): look again.
+      // Something may be due now (a delayed task, the end of a rate-limit window): look again,
+      // and pass the wake-up on to the next idle worker if more than this one can take is there.
+      for (const q of this.queues) this.wakePass.add(q);
       this.empty.clear();
       this.kick();
       void this.tick();
@@ -733,6 +753,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private async doClose(graceMs: number): Promise<void> {
     this.accepting = false;
+    if (this.wakePass.size > 0) this.passWakeNow();
     await this.scheduler?.stop();
     this.idleWake?.();
     this.blocker?.disconnect();
@@ -745,7 +766,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       clearTimeout(run.timer);
       abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
       this.running.delete(key);
-      this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: 'q', value: '', at: 0 });
+      this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: flags('q', run, run.rec), value: '', at: 0 });
       this.emit('released', run.task);
     }
     // Flush every settlement before leaving; if Redis stays away, the leases bring the tasks back.

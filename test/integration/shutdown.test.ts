@@ -168,3 +168,46 @@ describe('graceful shutdown', () => {
     await waitFor(async () => !((await probe.client('LIST')) as string).includes(`redtask:worker:${w.id}`), 5000, 'connections closed');
   });
 });
+
+describe('shutdown and wake-ups', () => {
+  it('a grouped task handed back at shutdown is counted out of its group, so the group is not held back', async () => {
+    const q = new Queue<number>('grace-group', { connection: redis.url });
+    await q.configure({ groupMaxActive: 1 });
+    await q.add(1, { group: 'tenant' });
+    const started = deferred();
+    const w = new Worker<number>('grace-group', async (_t, ctx) => {
+      started.resolve();
+      await aborted(ctx.signal);
+    }, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    await started.promise;
+    expect(await q.client.hget(q.keys.gactive, 'tenant')).toBe('1');
+    await w.close(50);
+    expect(await q.counts()).toMatchObject({ waiting: 1, active: 0 });
+    expect(await q.client.hget(q.keys.gactive, 'tenant')).toBeNull();
+    // The group's slot is free: another worker takes the task at once.
+    const again = deferred();
+    const w2 = new Worker<number>('grace-group', () => again.resolve(), { connection: redis.url });
+    collectErrors(w2);
+    await w2.start();
+    await again.promise;
+    await w2.close();
+    await q.close();
+  });
+
+  it('a worker that holds a wake-up it cannot act on hands it back to the next idle worker', async () => {
+    const q = new Queue('wake-back', { connection: redis.url });
+    await q.client.del(q.keys.marker);
+    // White-box: the worker took the marker (as its blocking pop would) but has no free slot,
+    // as when its calls in flight filled every slot just before the pop.
+    const w = new Worker('wake-back', () => undefined, { connection: redis.url });
+    const inner = w as unknown as { wakePass: Set<string>; kick(): void };
+    inner.wakePass.add('wake-back');
+    inner.kick(); // not started: no free slot
+    await waitFor(async () => (await q.client.zscore(q.keys.marker, 'm')) === '0', 2000, 'the marker set again');
+    expect(inner.wakePass.size).toBe(0);
+    await w.close();
+    await q.close();
+  });
+});
