@@ -210,4 +210,16 @@ describe('shutdown and wake-ups', () => {
     await w.close();
     await q.close();
   });
+
+  it('the wake-up of a due time (a delayed task, the end of a rate-limit window) is passed on too', async () => {
+    const q = new Queue('wake-due', { connection: redis.url });
+    await q.client.del(q.keys.marker);
+    // White-box: this worker popped the marker's due member and set a timer; when it fires, the
+    // wake-up is this worker's to pass on (here at once: it has no free slot).
+    const w = new Worker('wake-due', () => undefined, { connection: redis.url });
+    (w as unknown as { scheduleDue(at: number): void }).scheduleDue(Date.now());
+    await waitFor(async () => (await q.client.zscore(q.keys.marker, 'm')) === '0', 2000, 'the marker set at the due time');
+    await w.close();
+    await q.close();
+  });
 });
