@@ -20,10 +20,14 @@ export interface ScriptSource {
   file: string;
 }
 
+const INCLUDE = /^--@include (\w+)\s*$/gm;
+
+function readLib(lib: string): string {
+  return readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8');
+}
+
 function inline(source: string): string {
-  return source.replace(/^--@include (\w+)\s*$/gm, (_line, lib: string) =>
-    readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8'),
-  );
+  return source.replace(INCLUDE, (_line, lib: string) => readLib(lib));
 }
 
 let cache: ScriptSource[] | undefined;
@@ -77,12 +81,17 @@ let library: FunctionLibrary | undefined;
 export function functionLibrary(): FunctionLibrary {
   if (!library) {
     const sources = loadScripts();
+    // The helpers the bodies include go into the library once, so the bodies lose their includes.
+    const included: string[] = [];
     const bodies = FUNCTION_SCRIPTS.map((name) => {
       const file = sources.find((s) => s.name === name)!.file;
-      // The helpers go into the library once, so the bodies are taken without their includes.
-      return { name, body: readFileSync(new URL(file, LUA_DIR), 'utf8').replace(/^--@include \w+\s*$/gm, '') };
+      const body = readFileSync(new URL(file, LUA_DIR), 'utf8').replace(INCLUDE, (_line, lib: string) => {
+        if (!included.includes(lib)) included.push(lib);
+        return '';
+      });
+      return { name, body };
     });
-    const libs = ['record', 'reserve'].map((lib) => readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8')).join('\n');
+    const libs = included.map(readLib).join('\n');
     // The names carry a hash of the whole library as loaded (helpers, bodies and wrappers).
     let code = `#!lua name=redtask_@HASH@\n${libs}\n`;
     for (const b of bodies) {

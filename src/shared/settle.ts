@@ -34,6 +34,7 @@ export interface FinishCall {
  */
 export function finishArgs(now: number, leaseMs: number, want: number, token: string, mode: CallMode, settles: readonly Settlement[]): FinishCall {
   const head = [now, now + leaseMs, want, token, modeArg(mode), Math.floor(now / 1000)];
+  // One settlement (every call at concurrency 1): the same layout, without the grouping below.
   if (settles.length === 1) {
     const s = settles[0]!;
     if (s.kind === 'c' && s.value === 'null') return { args: [...head, 1, 0, s.id, s.token, 1], order: [s] };

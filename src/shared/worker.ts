@@ -504,7 +504,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     run.finished = true;
     clearTimeout(run.timer);
     this.forget(key, run);
-    if (this.slotWaiters.length > 0) for (const w of this.slotWaiters.splice(0)) w();
+    this.releaseSlotWaiters();
     this.kick();
     return true;
   }
@@ -565,11 +565,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     return JSON.stringify({ attempt, at: Date.now(), error: message.slice(0, MAX_ERROR), worker: this.id });
   }
 
+  /** Wakes whatever waits for a slot to come free (close() waiting for running tasks). */
+  private releaseSlotWaiters(): void {
+    if (this.slotWaiters.length > 0) for (const w of this.slotWaiters.splice(0)) w();
+  }
+
   private settle(queue: string, s: Settlement): void {
     const list = this.pending.get(queue);
     if (list) list.push(s);
     else this.pending.set(queue, [s]);
-    if (this.slotWaiters.length > 0) for (const w of this.slotWaiters.splice(0)) w();
+    this.releaseSlotWaiters();
     // Handlers that finish in the same turn of the event loop share one call (with one slot
     // there is nothing to share: go at once).
     if (this.concurrency === 1) this.kick();

@@ -54,10 +54,9 @@ if total > 0 then
   for i = 1, n do
     local b = last + i * 4 - 4
     local id, token, flags, value, at = ARGV[8 + i], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-    -- The lease holds when the entry starts with "<token>|" (compared in place, without
-    -- building that string); a refusal is noted in `bad`.
+    -- A settlement whose lease is no longer held is refused (noted in `bad`).
     local cur = curs[i]
-    if not (cur and string.byte(cur, #token + 1) == 124 and string.find(cur, token, 1, true) == 1) then
+    if not rt_held(cur, token) then
       bad = bad or {}
       bad[i] = true
     else
@@ -79,10 +78,8 @@ if total > 0 then
           withErrors[#withErrors + 1] = id
         end
         if keepC > 0 then
-          -- Kept: the record in data, the result in results, the time in completed.
           kept = kept or { {}, {}, {} }
-          local d, r, z, x = kept[1], kept[2], kept[3], #kept[1]
-          d[x + 1], d[x + 2], r[x + 1], r[x + 2], z[x + 1], z[x + 2] = id, e, id, value, now, id
+          rt_keep(kept, id, e, value, now)
         end
       elseif kind == 'q' then
         rt_requeue(Q, id, e, true)
@@ -115,13 +112,11 @@ if total > 0 then
     for _ = 1, tonumber(ARGV[j + 1]) do
       i = i + 1
       local cur = curs[i]
-      if cur and string.byte(cur, #token + 1) == 124 and string.find(cur, token, 1, true) == 1 then
+      if rt_held(cur, token) then
         completed = completed + 1
         if keepC > 0 then
-          local id = ARGV[8 + i]
           kept = kept or { {}, {}, {} }
-          local d, r, z, x = kept[1], kept[2], kept[3], #kept[1]
-          d[x + 1], d[x + 2], r[x + 1], r[x + 2], z[x + 1], z[x + 2] = id, string.sub(cur, #token + 2), id, 'null', now, id
+          rt_keep(kept, ARGV[8 + i], string.sub(cur, #token + 2), 'null', now)
         end
       else
         bad = bad or {}

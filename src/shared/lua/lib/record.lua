@@ -50,6 +50,19 @@ local function rt_id(e)
   return string.match(e, '^(%d+)|%d+|%d+|')
 end
 
+-- The entry of a leased task in `active` ("<token>|<record>") holds the lease of `token`:
+-- compared in place, without building "<token>|".
+local function rt_held(cur, token)
+  return cur and string.byte(cur, #token + 1) == 124 and string.find(cur, token, 1, true) == 1
+end
+
+-- Adds a completed task to what is kept of it: kept[1] the data HASH's (id, record) pairs,
+-- kept[2] the results HASH's (id, result), kept[3] the completed ZSET's (finishedAt, id).
+local function rt_keep(kept, id, e, value, now)
+  local d, r, z, x = kept[1], kept[2], kept[3], #kept[1]
+  d[x + 1], d[x + 2], r[x + 1], r[x + 2], z[x + 1], z[x + 2] = id, e, id, value, now, id
+end
+
 -- The same record with one more attempt counted as made.
 local function rt_bump(e, id, made)
   return id .. '|' .. (tonumber(made) + 1) .. '|' .. string.sub(e, #id + #made + 3)
