@@ -33,7 +33,7 @@ export interface FinishCall {
  * grouped by token, their ids in a row) and a request for `want` new leases under `token`.
  */
 export function finishArgs(now: number, leaseMs: number, want: number, token: string, mode: CallMode, settles: readonly Settlement[]): FinishCall {
-  const head = [now, now + leaseMs, want, token, modeArg(mode), Math.floor(now / 1000)];
+  const head = [now, now + leaseMs, want, token, modeArg(mode)];
   // One settlement (every call at concurrency 1): the same layout, without the grouping below.
   if (settles.length === 1) {
     const s = settles[0]!;

@@ -182,6 +182,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
   /** Per queue, how many started tasks waited how long (WAIT_BUCKETS), since the last heartbeat. */
   private readonly waits = new Map<string, number[]>();
+  /**
+   * Per queue and second, the tasks this worker's calls completed and dead-lettered, since the
+   * last heartbeat: sent with the wait times to the stats:<second> hashes (see flushStats).
+   */
+  private readonly outcomes = new Map<string, Map<number, { completed: number; failed: number }>>();
   private accepting = false;
   private stopped = false;
   /** Task calls in flight, and the slots they hold for the tasks they may bring. */
@@ -427,10 +432,19 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const call = finishArgs(now, this.leaseMs, want, token, { retry, wake }, settles);
     return this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), call.args)).then((raw) => {
       const reply = finishReply(raw as string[]);
+      let completed = 0;
+      let failed = 0;
       call.order.forEach((s, i) => {
-        // On a retry, a refusal may just mean that the lost call applied it already.
-        if (!retry && s.kind[0] !== 'q' && !reply.applied(i)) this.emit('lost', this.lostTask(queue, s.id));
+        const kind = s.kind[0];
+        if (reply.applied(i)) {
+          if (kind === 'c') completed++;
+          else if (kind === 'd') failed++;
+        } else if (!retry && kind !== 'q') {
+          // On a retry, a refusal may just mean that the lost call applied it already.
+          this.emit('lost', this.lostTask(queue, s.id));
+        }
       });
+      if (completed + failed > 0) this.countOutcomes(queue, Math.floor(now / 1000), completed, failed);
       return reply.records;
     });
   }
@@ -637,7 +651,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       return;
     }
     this.ticking = true;
-    this.flushWaits();
+    void this.flushStats();
     try {
       const now = Date.now();
       const pipe = this.client.pipeline();
@@ -705,23 +719,53 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
   }
 
+  private countOutcomes(queue: string, second: number, completed: number, failed: number): void {
+    let bySecond = this.outcomes.get(queue);
+    if (!bySecond) this.outcomes.set(queue, (bySecond = new Map()));
+    const c = bySecond.get(second);
+    if (c) {
+      c.completed += completed;
+      c.failed += failed;
+    } else {
+      bySecond.set(second, { completed, failed });
+    }
+  }
+
   /**
-   * Sends the wait times (publish to start) counted since the last heartbeat, as histogram
-   * fields of the current second's stats bucket: off the tasks' own path, once a second.
+   * Sends what the task path counted since the last heartbeat to the queues' stats:<second>
+   * hashes (the monitor's rates and wait percentiles): the tasks completed and dead-lettered
+   * per second (the second the call that settled them was sent), and the wait times (publish
+   * to start) as histogram fields of the current second. Off the tasks' own path, once a
+   * second: the finish script only keeps the exact totals (meta completed/failed). A worker
+   * that dies loses at most its last second of these per-second counts, never a task.
    */
-  private flushWaits(): void {
-    if (this.waits.size === 0) return;
-    const second = Math.floor(Date.now() / 1000);
+  private flushStats(): Promise<void> {
+    if (this.waits.size === 0 && this.outcomes.size === 0) return Promise.resolve();
+    const current = Math.floor(Date.now() / 1000);
     const pipe = this.client.pipeline();
+    const touched = new Set<string>();
+    for (const [queue, bySecond] of this.outcomes) {
+      for (const [second, c] of bySecond) {
+        const key = statsKey(queue, second);
+        if (c.completed > 0) pipe.hincrby(key, 'completed', c.completed);
+        if (c.failed > 0) pipe.hincrby(key, 'failed', c.failed);
+        touched.add(key);
+      }
+    }
     for (const [queue, counts] of this.waits) {
-      const key = statsKey(queue, second);
+      const key = statsKey(queue, current);
       counts.forEach((n, i) => {
         if (n > 0) pipe.hincrby(key, `w${i}`, n);
       });
-      pipe.expire(key, 3600);
+      touched.add(key);
     }
+    for (const key of touched) pipe.expire(key, 3600);
+    this.outcomes.clear();
     this.waits.clear();
-    this.untilClosed(pipe.exec()).catch((err: unknown) => this.report(err));
+    return this.untilClosed(pipe.exec()).then(
+      () => undefined,
+      (err: unknown) => this.report(err),
+    );
   }
 
   private scheduleTick(): void {
@@ -789,6 +833,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.client.disconnect();
       return;
     }
+    await this.flushStats();
     try {
       const pipe = this.client.pipeline();
       for (const k of this.keys.values()) pipe.zrem(k.workers, this.id).hdel(k.winfo, this.id);

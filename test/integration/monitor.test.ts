@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshot } from '../../src/commands/monitor.js';
-import { Queue, Worker } from '../../src/index.js';
+import { Queue, UnrecoverableError, Worker } from '../../src/index.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors, sleep } from '../helpers/util.js';
 
@@ -36,6 +36,27 @@ describe('monitor snapshot', () => {
     // Every task waited 300 ms or a little more: the 500 ms bucket.
     expect(after.queues[0]).toMatchObject({ waitP50Ms: 500, waitP99Ms: 500, oldestWaitingMs: null, waiting: 0 });
     expect(after.queues[0]!.completedPerSecond).toHaveLength(60);
+    await q.close();
+  });
+
+  it('counts the completed and dead-lettered tasks per second, and a closing worker sends its last counts', async () => {
+    const q = new Queue<number>('mon-outcomes', { connection: redis.url });
+    await q.addBulk(Array.from({ length: 30 }, (_, i) => ({ data: i, opts: { attempts: 1 } })));
+    const w = new Worker<number>('mon-outcomes', (t) => {
+      if (t.data % 3 === 0) throw new UnrecoverableError('no');
+      return t.data;
+    }, { connection: redis.url, concurrency: 4, leaseMs: 30_000 });
+    collectErrors(w);
+    await w.start();
+    await waitFor(async () => {
+      const c = await q.counts();
+      return c.completed === 20 && c.failed === 10;
+    }, 5000, 'all settled');
+    // No heartbeat needs to come first: close() sends what the worker counted.
+    await w.close();
+    const history = await q.history(10, Date.now() + 1000);
+    expect(history.reduce((a, h) => a + h.completed, 0)).toBe(20);
+    expect(history.reduce((a, h) => a + h.failed, 0)).toBe(10);
     await q.close();
   });
 });

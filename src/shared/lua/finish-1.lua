@@ -6,17 +6,16 @@ KEYS[1] the queue's key prefix "rt:{<queue>}:". The keys are that prefix and a n
   path would cost more than the script's own work: wait, active (HASH id -> "<token>|<record>"),
   lease (ZSET id -> deadline), marker, corrupt, meta (counters), data, completed (ZSET id ->
   finishedAt), results (HASH id -> result JSON), dead (ZSET id -> diedAt), delayed, errors (HASH
-  id -> JSON array of failed attempts), config (retention settings and limits), progress,
-  stats:<second> (HASH completed/failed counts, expires after 1 h), prio, rate, groups,
-  gstate, gactive, grate.
+  id -> JSON array of failed attempts), config (retention settings and limits), progress, prio,
+  rate, groups, gstate, gactive, grate. (The per-second counts of the stats:<second> hashes are
+  the worker's to send, once a second: see Worker.flushStats.)
 ARGV[1] now (ms), ARGV[2] the deadline of new leases (ms), ARGV[3] how many to lease,
 ARGV[4] token for new leases, ARGV[5] mode: "" or letters, r = the new-lease token is sent again
   after a lost reply (see rt_reserve), w = the caller took the queue's marker since its last call
   and passes the wake-up on (see rt_reserve),
-ARGV[6] the current second (now / 1000, rounded down: the stats key),
-ARGV[7] total settlements (at most 1,000), ARGV[8] n of them with details (the others are plain
+ARGV[6] total settlements (at most 1,000), ARGV[7] n of them with details (the others are plain
   completions: kind "c" without flags, result null),
-ARGV[9 .. 8 + total] their ids, the n detailed ones first, then the plain ones grouped by token
+ARGV[8 .. 7 + total] their ids, the n detailed ones first, then the plain ones grouped by token
   (all in a row, so that the commands over all of them take a slice of ARGV as it is),
 then 4 values for each detailed settlement: token, kind, value, at
   kind is a letter, then optional flags: p = the task reported progress (clear it),
@@ -40,20 +39,19 @@ table per task: the ids go to Redis as the slice of ARGV they arrived in.
 --@include reserve
 local Q = rt_keys(KEYS[1])
 local cfg = rt_config(Q.config)
-local total = tonumber(ARGV[7])
+local total = tonumber(ARGV[6])
 local bad
 if total > 0 then
   local now = ARGV[1]
-  local stats = KEYS[1] .. 'stats:' .. ARGV[6]
   local keepC, ageC, keepD, ageD = cfg.keepC, cfg.ageC, cfg.keepD, cfg.ageD
-  local n = ARGV[8] == '0' and 0 or tonumber(ARGV[8])
-  local last = 8 + total
+  local n = ARGV[7] == '0' and 0 or tonumber(ARGV[7])
+  local last = 7 + total
   local completed, died, retried = 0, 0, 0
-  local curs = redis.call('HMGET', Q.active, unpack(ARGV, 9, last))
+  local curs = redis.call('HMGET', Q.active, unpack(ARGV, 8, last))
   local withProgress, withErrors, kept
   for i = 1, n do
     local b = last + i * 4 - 4
-    local id, token, flags, value, at = ARGV[8 + i], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+    local id, token, flags, value, at = ARGV[7 + i], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
     -- A settlement whose lease is no longer held is refused (noted in `bad`).
     local cur = curs[i]
     if not rt_held(cur, token) then
@@ -116,7 +114,7 @@ if total > 0 then
         completed = completed + 1
         if keepC > 0 then
           kept = kept or { {}, {}, {} }
-          rt_keep(kept, ARGV[8 + i], string.sub(cur, #token + 2), 'null', now)
+          rt_keep(kept, ARGV[7 + i], string.sub(cur, #token + 2), 'null', now)
         end
       else
         bad = bad or {}
@@ -133,7 +131,7 @@ if total > 0 then
     for x = 1, total do
       if bad[x] then s[x] = '0' else
         s[x] = '1'
-        settled[#settled + 1] = ARGV[8 + x]
+        settled[#settled + 1] = ARGV[7 + x]
       end
     end
     bad = table.concat(s)
@@ -145,16 +143,14 @@ if total > 0 then
       redis.call('HDEL', Q.active, unpack(settled))
       redis.call('ZREM', Q.lease, unpack(settled))
     else
-      redis.call('HDEL', Q.active, unpack(ARGV, 9, last))
-      redis.call('ZREM', Q.lease, unpack(ARGV, 9, last))
+      redis.call('HDEL', Q.active, unpack(ARGV, 8, last))
+      redis.call('ZREM', Q.lease, unpack(ARGV, 8, last))
     end
     if withProgress then redis.call('HDEL', Q.progress, unpack(withProgress)) end
   end
   if completed > 0 then
-    -- Every settlement a plain completion, all applied: the count is ARGV[7] as sent.
-    local c = (completed == total) and ARGV[7] or rt_int(completed)
-    redis.call('HINCRBY', Q.meta, 'completed', c)
-    if redis.call('HINCRBY', stats, 'completed', c) == completed then redis.call('EXPIRE', stats, 3600) end
+    -- Every settlement a plain completion, all applied: the count is ARGV[6] as sent.
+    redis.call('HINCRBY', Q.meta, 'completed', (completed == total) and ARGV[6] or rt_int(completed))
     if kept then
       redis.call('HSET', Q.data, unpack(kept[1]))
       redis.call('HSET', Q.results, unpack(kept[2]))
@@ -166,9 +162,7 @@ if total > 0 then
     end
   end
   if died > 0 then
-    local d = rt_int(died)
-    redis.call('HINCRBY', Q.meta, 'failed', d)
-    if redis.call('HINCRBY', stats, 'failed', d) == died then redis.call('EXPIRE', stats, 3600) end
+    redis.call('HINCRBY', Q.meta, 'failed', rt_int(died))
     rt_trim(Q.dead, keepD, ageD, tonumber(now), Q.data, Q.results, Q.errors)
   end
   if retried > 0 then redis.call('HINCRBY', Q.meta, 'retried', rt_int(retried)) end
