@@ -314,14 +314,13 @@ export class Queue<T = unknown> {
       .zscore(k.dead, id)
       .hget(k.results, id)
       .hget(k.errors, id)
-      .zscore(k.lease, id)
       .hget(k.progress, id)
       .zscore(k.prio, id)
       .zscore(k.cancelled, id)
       .zscore(k.groups, id)
       .exec();
     if (!res) return null;
-    const [active, data, delayedAt, completedAt, deadAt, result, errors, lease, progress, prioScore, cancelledAt, groupScore] = res.map(([, r]) => r as string | null);
+    const [active, data, delayedAt, completedAt, deadAt, result, errors, progress, prioScore, cancelledAt, groupScore] = res.map(([, r]) => r as string | null);
     const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
     const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
       ...decodeRecord<T>(record),
@@ -331,7 +330,10 @@ export class Queue<T = unknown> {
       at: at ? Number(at) : undefined,
     });
     if (active) {
-      const t = info(active.slice(active.indexOf('|') + 1), 'active');
+      const bar = active.indexOf('|');
+      const t = info(active.slice(bar + 1), 'active');
+      // The lease member carries the token: "<id>|<token>".
+      const lease = await this.client.zscore(k.lease, `${id}|${active.slice(0, bar)}`);
       t.leaseUntil = lease ? Number(lease) : undefined;
       if (progress) t.progress = JSON.parse(progress);
       return t;
@@ -503,7 +505,12 @@ export class Queue<T = unknown> {
         return out;
       }
       case 'active':
-        return fromIds((await this.client.zrange(k.lease, 0, -1)).filter((id) => id !== LEASE_PIN).slice(offset, end + 1));
+        return fromIds(
+          (await this.client.zrange(k.lease, 0, -1))
+            .filter((m) => m !== LEASE_PIN)
+            .slice(offset, end + 1)
+            .map((m) => m.slice(0, m.indexOf('|') >>> 0)),
+        );
       case 'delayed':
         return fromIds(await this.client.zrange(k.delayed, offset, end));
       case 'completed':
@@ -524,33 +531,44 @@ export class Queue<T = unknown> {
     const k = this.keys;
     const repair = async (kind: string, ids: string[]) =>
       ids.length ? Number(await runScript(this.client, 'fsck', scriptKeys.fsck(k), [Date.now(), kind, ...ids])) : 0;
-    const scanHash = async (key: string, visit: (ids: string[]) => Promise<void>) => {
+    const scanHash = async (key: string, visit: (ids: string[], values: string[]) => Promise<void>) => {
       let cursor = '0';
       do {
         const [next, flat] = await this.client.hscan(key, cursor, 'COUNT', 500);
         cursor = next;
         const ids: string[] = [];
-        for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
-        await visit(ids);
+        const values: string[] = [];
+        for (let i = 0; i < flat.length; i += 2) {
+          ids.push(flat[i]!);
+          values.push(flat[i + 1]!);
+        }
+        await visit(ids, values);
       } while (cursor !== '0');
     };
     let orphanActive = 0;
     let orphanRecord = 0;
     let staleLease = 0;
-    await scanHash(k.active, async (ids) => {
-      const scores = ids.length ? await this.client.zmscore(k.lease, ...ids) : [];
+    await scanHash(k.active, async (ids, values) => {
+      // An active task's lease member is "<id>|<token>", the token being the head of its entry.
+      const members = ids.map((id, i) => `${id}|${values[i]!.slice(0, values[i]!.indexOf('|'))}`);
+      const scores = ids.length ? await this.client.zmscore(k.lease, ...members) : [];
       orphanActive += await repair('orphan-active', ids.filter((_, i) => scores[i] === null));
     });
     let cursor = '0';
     do {
       const [next, flat] = await this.client.zscan(k.lease, cursor, 'COUNT', 500);
       cursor = next;
-      const ids: string[] = [];
-      for (let i = 0; i < flat.length; i += 2) if (flat[i] !== LEASE_PIN) ids.push(flat[i]!);
+      const members: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) if (flat[i] !== LEASE_PIN) members.push(flat[i]!);
+      // A member "<id>|<token>" is stale unless its task is active under that token.
       const pipe = this.client.pipeline();
-      for (const id of ids) pipe.hexists(k.active, id);
+      for (const m of members) pipe.hget(k.active, m.slice(0, m.indexOf('|') >>> 0));
       const res = (await pipe.exec()) ?? [];
-      staleLease += await repair('stale-lease', ids.filter((_, i) => res[i]?.[1] === 0));
+      staleLease += await repair('stale-lease', members.filter((m, i) => {
+        const cur = res[i]?.[1] as string | null;
+        const bar = m.indexOf('|');
+        return bar < 0 || !cur || !cur.startsWith(`${m.slice(bar + 1)}|`);
+      }));
     } while (cursor !== '0');
     await scanHash(k.data, async (ids) => {
       if (!ids.length) return;

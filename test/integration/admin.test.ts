@@ -59,12 +59,17 @@ describe('inspect and retry', () => {
     // a: taken by a "worker" whose lease entry got lost.
     const rec = (await c.lrange(k.wait, -1, -1))[0]!;
     await c.multi().rpop(k.wait).hset(k.active, a!, `ghost.1|${rec}`).exec();
-    await c.zadd(k.lease, Date.now() + 60_000, '9999');
+    // Stale leases: one of no task, in the member format of an older redtask ("<id>"); one of
+    // task a under a token that does not hold it ("<id>|<token>").
+    await c.zadd(k.lease, Date.now() + 60_000, '9999', Date.now() + 60_000, `${a}|ghost.0`);
     await c.hset(k.data, '8888', '8888|0|3|1795696585356|||"orphan"');
     await c.hset(k.gactive, 'tenant', 5);
     const r = await q.fsck();
-    expect(r).toEqual({ orphanActive: 1, staleLease: 1, orphanRecord: 1, groupCounts: 0, schedules: 0 });
+    expect(r).toEqual({ orphanActive: 1, staleLease: 2, orphanRecord: 1, groupCounts: 0, schedules: 0 });
     expect(await c.zscore(k.lease, '9999')).toBeNull();
+    expect(await c.zscore(k.lease, `${a}|ghost.0`)).toBeNull();
+    // Task a got an expired lease of the token that holds it.
+    expect(Number(await c.zscore(k.lease, `${a}|ghost.1`))).toBeLessThanOrEqual(Date.now());
     expect(await c.hgetall(k.gactive)).toEqual({});
     expect((await q.getTask('8888'))?.state).toBe('dead');
     // The lease it gave task a has expired: a worker's maintenance recovers it and runs it.

@@ -9,6 +9,21 @@ import { finishArgs, finishReply, type Settlement } from '../../src/shared/settl
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { aborted, collectErrors, deferred, sleep, startProxy } from '../helpers/util.js';
 
+
+/**
+ * Hands a leased task to another reservation ("thief.1") the way recovery and a new reserve
+ * would: the entry in `active` and the lease member ("<id>|<token>") both change owner. The
+ * thief never renews, so its lease runs out after `leaseMs`.
+ */
+async function steal(c: Queue['client'], k: Queue['keys'], id: string, cur: string, leaseMs: number): Promise<void> {
+  const bar = cur.indexOf('|');
+  await c
+    .multi()
+    .hset(k.active, id, `thief.1|${cur.slice(bar + 1)}`)
+    .zrem(k.lease, `${id}|${cur.slice(0, bar)}`)
+    .zadd(k.lease, Date.now() + leaseMs, `${id}|thief.1`)
+    .exec();
+}
 let redis: TestRedis;
 const children: ChildProcess[] = [];
 beforeAll(async () => {
@@ -135,7 +150,7 @@ describe('fencing: a stale lease holder cannot settle', () => {
     expect(cur.startsWith(`${w.id}.`)).toBe(true);
 
     // Another reservation now holds it (as if maintenance had handed it to worker "thief").
-    await c.hset(k.active, id, `thief.1|${cur.slice(cur.indexOf('|') + 1)}`);
+    await steal(c, k, id, cur, 600);
 
     await waitFor(() => reasons.length === 1, 5000, 'abort');
     const reason = reasons[0];
@@ -185,7 +200,7 @@ describe('fencing: a stale lease holder cannot settle', () => {
     await w.start();
     const id = await q.add(null, { attempts: 5 });
     const cur = await waitFor(() => c.hget(k.active, id), 5000, 'task active');
-    await c.hset(k.active, id, `thief.1|${cur.slice(cur.indexOf('|') + 1)}`);
+    await steal(c, k, id, cur, leaseMs);
 
     await secondStarted.promise;
     // The stale first run ends now; its result must be refused without disturbing the second run.
@@ -228,6 +243,55 @@ describe('finish: plain completions grouped by token', () => {
     for (const id of [a[1]!, b[0]!, b[1]!]) expect((await q.getTask(id))!).toMatchObject({ state: 'completed', result: null });
     // a[2] is still leased under w.1.
     expect((await q.getTask(a[2]!))!.state).toBe('active');
+    await q.close();
+  });
+
+  it('with nothing kept, checks plain completions by their lease members alone, and still refuses the ones not held', async () => {
+    const q = new Queue('members', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.configure({ keepCompleted: 0 });
+    await q.addBulk([1, 2, 3, 4].map((n) => ({ data: n })));
+    const now = Date.now();
+    const ids = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 4, 'w.1', '0'])) as string[]).map((e) => e.split('|')[0]!);
+    // Each lease member carries its reservation's token.
+    expect((await c.zrange(k.lease, 0, -1)).filter((m) => m !== LEASE_PIN).sort()).toEqual(ids.map((id) => `${id}|w.1`).sort());
+    const plain = (id: string, token: string): Settlement => ({ id, token, kind: 'c', value: 'null', at: 0 });
+    // All held: applied, and nothing of them is left.
+    let call = finishArgs(now, 30_000, 0, 'w.2', { retry: false, wake: false }, [plain(ids[0]!, 'w.1'), plain(ids[1]!, 'w.1')]);
+    let reply = finishReply((await runScript(c, 'finish', finishKeys(q), call.args)) as string[]);
+    expect([reply.applied(0), reply.applied(1)]).toEqual([true, true]);
+    // One of the next two was handed to another reservation: only the other is applied.
+    await steal(c, k, ids[3]!, (await c.hget(k.active, ids[3]!))!, 30_000);
+    call = finishArgs(now, 30_000, 0, 'w.2', { retry: false, wake: false }, [plain(ids[2]!, 'w.1'), plain(ids[3]!, 'w.1')]);
+    reply = finishReply((await runScript(c, 'finish', finishKeys(q), call.args)) as string[]);
+    expect([reply.applied(0), reply.applied(1)]).toEqual([true, false]);
+    expect(await q.counts()).toMatchObject({ active: 1, completed: 3, waiting: 0 });
+    expect(await c.zcard(k.completed)).toBe(0);
+    // The thief's lease and entry are untouched.
+    expect((await c.hget(k.active, ids[3]!))!.startsWith('thief.1|')).toBe(true);
+    expect(await c.zscore(k.lease, `${ids[3]}|thief.1`)).not.toBeNull();
+    expect((await c.zrange(k.lease, 0, -1)).filter((m) => m !== LEASE_PIN)).toEqual([`${ids[3]}|thief.1`]);
+    await q.close();
+  });
+
+  it('recovers an expired lease whose member has no token (written by an older redtask), and ignores a member of a token not held', async () => {
+    const q = new Queue('old-members', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.addBulk([1, 2].map((n) => ({ data: n })));
+    const now = Date.now();
+    const [x, y] = ((await runScript(c, 'reserve', reserveKeys(q), [now, 30_000, 2, 'w.1', '0'])) as string[]).map((e) => e.split('|')[0]!);
+    // x: an old-format member; y: an expired member of a token that no longer holds the task
+    // (its entry belongs to w.9, whose own member is still far from due).
+    await c.multi().zrem(k.lease, `${x}|w.1`).zadd(k.lease, now - 10, x!).exec();
+    const yEntry = (await c.hget(k.active, y!))!;
+    await c.multi().hset(k.active, y!, `w.9|${yEntry.slice(yEntry.indexOf('|') + 1)}`).zadd(k.lease, now - 10, `${y}|w.1`).zadd(k.lease, now + 30_000, `${y}|w.9`).exec();
+    const [recovered] = (await runScript(c, 'maintain', maintainKeys(q), [now, 1000, 30_000])) as number[];
+    expect(recovered).toBe(1);
+    expect((await q.getTask(x!))!.state).toBe('waiting');
+    expect((await q.getTask(y!))!).toMatchObject({ state: 'active', leaseUntil: now + 30_000 });
+    expect((await c.zrange(k.lease, 0, -1)).filter((m) => m !== LEASE_PIN)).toEqual([`${y}|w.9`]);
     await q.close();
   });
 });

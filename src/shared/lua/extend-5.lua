@@ -1,5 +1,5 @@
 --[[ extend: the worker's heartbeat for one queue; renews the leases it still holds.
-KEYS[1] active  KEYS[2] lease  KEYS[3] workers (ZSET worker id -> last heartbeat)
+KEYS[1] active  KEYS[2] lease (ZSET "<id>|<token>" -> deadline)  KEYS[3] workers (ZSET worker id -> last heartbeat)
 KEYS[4] winfo (HASH worker id -> JSON description)
 KEYS[5] cancelled (ZSET id -> when it was cancelled)
 ARGV[1] now, ARGV[2] lease (ms), ARGV[3] worker id, ARGV[4] worker JSON,
@@ -16,7 +16,7 @@ for i = 5, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local cur = redis.call('HGET', KEYS[1], id)
   if cur and string.sub(cur, 1, #token + 1) == token .. '|' then
-    redis.call('ZADD', KEYS[2], deadline, id)
+    redis.call('ZADD', KEYS[2], deadline, id .. '|' .. token)
   elseif redis.call('ZSCORE', KEYS[5], id) then
     cancelled[#cancelled + 1] = id
   else

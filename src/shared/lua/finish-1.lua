@@ -4,7 +4,7 @@ source either way (see functionLibrary in scripts.ts).
 KEYS[1] the queue's key prefix "rt:{<queue>}:". The keys are that prefix and a name (all in the
   queue's hash slot), built here when used rather than sent with every call, which on this hot
   path would cost more than the script's own work: wait, active (HASH id -> "<token>|<record>"),
-  lease (ZSET id -> deadline), marker, corrupt, meta (counters), data, completed (ZSET id ->
+  lease (ZSET "<id>|<token>" -> deadline), marker, corrupt, meta (counters), data, completed (ZSET id ->
   finishedAt), results (HASH id -> result JSON), dead (ZSET id -> diedAt), delayed, errors (HASH
   id -> JSON array of failed attempts), config (retention settings and limits), progress, prio,
   rate, groups, gstate, gactive, grate. (The per-second counts of the stats:<second> hashes are
@@ -47,7 +47,36 @@ if total > 0 then
   local n = ARGV[7] == '0' and 0 or tonumber(ARGV[7])
   local last = 7 + total
   local completed, died, retried = 0, 0, 0
-  local curs = redis.call('HMGET', Q.active, unpack(ARGV, 8, last))
+  -- The lease members of the settlements ("<id>|<token>"), in the order of the ids.
+  local members = {}
+  for i = 1, n do members[i] = ARGV[7 + i] .. '|' .. ARGV[last + i * 4 - 3] end
+  do
+    local i, j = n, last + n * 4 + 1
+    while j < #ARGV do
+      local token = ARGV[j]
+      for _ = 1, tonumber(ARGV[j + 1]) do
+        i = i + 1
+        members[i] = ARGV[7 + i] .. '|' .. token
+      end
+      j = j + 2
+    end
+  end
+  -- Plain completions of which nothing is kept need no record: the lease members carry the
+  -- tokens, so one ZREM checks every lease. When it removes them all (the common case) they are
+  -- all applied; otherwise the entries in `active` tell which leases were held (a member of a
+  -- lease not held was not there to remove).
+  local curs
+  local unleased = false
+  if n == 0 and keepC == 0 then
+    unleased = true
+    if redis.call('ZREM', Q.lease, unpack(members)) == total then
+      completed = total
+    else
+      curs = redis.call('HMGET', Q.active, unpack(ARGV, 8, last))
+    end
+  else
+    curs = redis.call('HMGET', Q.active, unpack(ARGV, 8, last))
+  end
   local withProgress, withErrors, kept
   for i = 1, n do
     local b = last + i * 4 - 4
@@ -103,9 +132,9 @@ if total > 0 then
       end
     end
   end
-  -- The plain completions, by token.
+  -- The plain completions, by token (when the ZREM above did not settle them all).
   local i, j = n, last + n * 4 + 1
-  while j < #ARGV do
+  while curs and j < #ARGV do
     local token = ARGV[j]
     for _ = 1, tonumber(ARGV[j + 1]) do
       i = i + 1
@@ -124,14 +153,15 @@ if total > 0 then
     j = j + 2
   end
   -- The ids of the settlements that held their lease: all of them (a slice of ARGV) or a list.
-  local settled
+  local settled, settledMembers
   if bad then
-    settled = {}
+    settled, settledMembers = {}, {}
     local s = {}
     for x = 1, total do
       if bad[x] then s[x] = '0' else
         s[x] = '1'
         settled[#settled + 1] = ARGV[7 + x]
+        settledMembers[#settledMembers + 1] = members[x]
       end
     end
     bad = table.concat(s)
@@ -141,10 +171,10 @@ if total > 0 then
     if cfg.maxActive > 0 then redis.call('ZADD', Q.marker, '0', 'm') end
     if settled then
       redis.call('HDEL', Q.active, unpack(settled))
-      redis.call('ZREM', Q.lease, unpack(settled))
+      if not unleased then redis.call('ZREM', Q.lease, unpack(settledMembers)) end
     else
       redis.call('HDEL', Q.active, unpack(ARGV, 8, last))
-      redis.call('ZREM', Q.lease, unpack(ARGV, 8, last))
+      if not unleased then redis.call('ZREM', Q.lease, unpack(members)) end
     end
     if withProgress then redis.call('HDEL', Q.progress, unpack(withProgress)) end
   end

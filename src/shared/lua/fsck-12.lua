@@ -4,7 +4,8 @@ KEYS[7] cancelled  KEYS[8] prio  KEYS[9] groups  KEYS[10] errors  KEYS[11] gacti
 ARGV[1] now, ARGV[2] kind, then ids:
   orphan-active: a task active with no lease deadline: it gets an expired one, so maintenance
                  recovers it at once (as if its worker had died)
-  stale-lease:   a lease deadline with no active task: removed
+  stale-lease:   (lease members "<id>|<token>", not ids) a lease deadline whose task is not
+                 active under that token: removed
   orphan-record: a record in data that no state points to: dead-lettered with an fsck error,
                  for an operator to retry or delete
   gactive:       (no ids) the fair groups' running counts are recounted from the active tasks
@@ -30,12 +31,18 @@ end
 for i = 3, #ARGV do
   local id = ARGV[i]
   if kind == 'orphan-active' then
-    if redis.call('HEXISTS', KEYS[1], id) == 1 and not redis.call('ZSCORE', KEYS[2], id) then
-      redis.call('ZADD', KEYS[2], now - 1, id)
-      fixed = fixed + 1
+    local cur = redis.call('HGET', KEYS[1], id)
+    if cur then
+      local member = id .. '|' .. string.sub(cur, 1, string.find(cur, '|', 1, true) - 1)
+      if not redis.call('ZSCORE', KEYS[2], member) then
+        redis.call('ZADD', KEYS[2], now - 1, member)
+        fixed = fixed + 1
+      end
     end
   elseif kind == 'stale-lease' then
-    if redis.call('HEXISTS', KEYS[1], id) == 0 and redis.call('ZREM', KEYS[2], id) == 1 then fixed = fixed + 1 end
+    local bar = string.find(id, '|', 1, true)
+    local cur = redis.call('HGET', KEYS[1], bar and string.sub(id, 1, bar - 1) or id)
+    if not (bar and rt_held(cur, string.sub(id, bar + 1))) and redis.call('ZREM', KEYS[2], id) == 1 then fixed = fixed + 1 end
   elseif kind == 'orphan-record' then
     if redis.call('HEXISTS', KEYS[3], id) == 1
       and not redis.call('ZSCORE', KEYS[4], id) and not redis.call('ZSCORE', KEYS[5], id)

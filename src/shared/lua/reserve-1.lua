@@ -1,8 +1,8 @@
 --[[ reserve: leases up to `count` waiting tasks to one worker.
 Runs as a Redis Function, like finish (see finish-1.lua).
 KEYS[1] the queue's key prefix "rt:{<queue>}:"; the keys used are that prefix and a name (see
-  finish-1.lua): wait (LIST), active (HASH id -> "<token>|<record>"), lease (ZSET id -> lease
-  deadline), marker (ZSET), corrupt (LIST of records that could not be parsed), delayed (ZSET id
+  finish-1.lua): wait (LIST), active (HASH id -> "<token>|<record>"), lease (ZSET "<id>|<token>" ->
+  lease deadline), marker (ZSET), corrupt (LIST of records that could not be parsed), delayed (ZSET id
   -> due time; due ones are promoted first), data (HASH id -> record of delayed, prioritized and
   grouped tasks), config (HASH: paused, maxActive, rateMax, rateWindowMs, see rt_reserve), prio
   (ZSET id -> priority score), rate (STRING tasks started in the current rate-limit window),

@@ -1,6 +1,6 @@
 -- Takes up to `count` waiting tasks (oldest first) and leases them to the caller.
--- Each gets a lease deadline in the lease ZSET and its fencing token in the active HASH
--- (value "<token>|<record>"). A record whose head cannot be parsed is moved to the corrupt
+-- Each gets a lease deadline in the lease ZSET (member "<id>|<token>") and its fencing token in
+-- the active HASH (value "<token>|<record>"). A record whose head cannot be parsed is moved to the corrupt
 -- LIST instead of being handed out. When tasks remain, the marker is set again so that
 -- another idle worker wakes up too. Delayed tasks that are due are promoted first, so a busy
 -- worker picks them up on time without waiting for its maintenance timer.
@@ -100,7 +100,7 @@ local function rt_reserve(Q, cfg, now, deadline, count, countArg, token, retry, 
       act[#act + 1] = id
       act[#act + 1] = token .. '|' .. e
       lease[#lease + 1] = deadline
-      lease[#lease + 1] = id
+      lease[#lease + 1] = id .. '|' .. token
       out[#out + 1] = e
     else
       redis.call('RPUSH', Q.corrupt, e)
