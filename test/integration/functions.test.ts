@@ -65,4 +65,29 @@ describe('the task path as Redis Functions', () => {
     expect(await calls('fcall')).toBe(fcalls);
     expect(await libraries()).toEqual([]);
   });
+
+  it('sees a queue\'s settings change on the next call, although the library keeps the ones it read last', async () => {
+    const q = new Queue<number>('fn-settings', { connection: redis.url });
+    await q.configure({ keepCompleted: 0 });
+    const w = new Worker<number>('fn-settings', (t) => t.data, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    const first = await q.add(1);
+    await waitFor(async () => (await q.counts()).completed === 1, 5000, 'first completed');
+    // The same worker, the same library: the next settlement keeps its task.
+    await q.configure({ keepCompleted: 10 });
+    const second = await q.add(2);
+    await waitFor(async () => (await q.counts()).completed === 2, 5000, 'second completed');
+    expect((await q.listTasks('completed')).map((t) => t.id)).toEqual([second]);
+    expect(await q.getTask(first)).toBeNull();
+    // Paused: the worker takes nothing until resumed.
+    await q.pause();
+    const third = await q.add(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await q.getTask(third))?.state).toBe('waiting');
+    await q.resume();
+    await waitFor(async () => (await q.getTask(third))?.state === 'completed', 5000, 'third completed');
+    await w.close();
+    await q.close();
+  });
 });

@@ -108,12 +108,31 @@ end
 
 -- Reads a queue's settings, with the defaults used when none are configured. HGETALL returns
 -- only the fields that are set (usually none or one), which costs less than asking for each.
+-- Run as a Redis Function, the library keeps the settings it read last for each queue (up to
+-- 1,000 queues), with the HGETALL reply they came from: when the reply is the same (Lua's
+-- strings are interned, so comparing is cheap), the same table is returned instead of building
+-- it again. Callers only read it.
+local RT_CFG, RT_NCFG = {}, 0
 local function rt_config(configKey)
+  local all = redis.call('HGETALL', configKey)
+  local hit = RT_CFG[configKey]
+  if hit then
+    local was = hit[1]
+    if #was == #all then
+      local same = true
+      for i = 1, #all do
+        if was[i] ~= all[i] then
+          same = false
+          break
+        end
+      end
+      if same then return hit[2] end
+    end
+  end
   local c = {
     keepC = 1000, ageC = 86400000, keepD = 10000, ageD = 604800000, paused = false,
     maxActive = 0, rateMax = 0, rateWindow = 0, groupMaxActive = 0, groupRateMax = 0, groupRateWindow = 0,
   }
-  local all = redis.call('HGETALL', configKey)
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
     if f == 'paused' then c.paused = v == '1'
@@ -129,6 +148,11 @@ local function rt_config(configKey)
     elseif f == 'groupRateWindowMs' then c.groupRateWindow = tonumber(v) or 0
     end
   end
+  if not hit then
+    if RT_NCFG >= 1000 then RT_CFG, RT_NCFG = {}, 0 end
+    RT_NCFG = RT_NCFG + 1
+  end
+  RT_CFG[configKey] = { all, c }
   return c
 end
 
