@@ -354,10 +354,11 @@ export class Queue<T = unknown> {
 
   /**
    * Completed and failed (dead-lettered) tasks per second, one entry per second for the
-   * `seconds` full seconds before now, oldest first.
+   * `seconds` full seconds before now, oldest first. A second counts as full 250 ms after it
+   * ends: the workers send its counts just after it ends (Worker.flushStats).
    */
   async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number; waits: number[] }>> {
-    const last = Math.floor(now / 1000) - 1;
+    const last = Math.floor((now - 250) / 1000) - 1;
     const pipe = this.client.pipeline();
     const fields = ['completed', 'failed', ...WAIT_BUCKETS.map((_, i) => `w${i}`)];
     for (let s = last - seconds + 1; s <= last; s++) pipe.hmget(statsKey(this.name, s), ...fields);

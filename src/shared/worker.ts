@@ -145,6 +145,8 @@ function isPromiseLike<V>(v: V | PromiseLike<V>): v is PromiseLike<V> {
 const MAX_ERROR = 4096;
 const BLOCK_SECONDS = 5;
 const MAX_BATCH = 1000;
+/** How long after a second ends the worker sends that second's counts (see scheduleStats). */
+const STATS_LAG_MS = 50;
 
 /** Fires a run's AbortSignal once (or arms it, when the handler has not asked for it yet). */
 function abortRun<T>(run: Running<T>, reason: TaskAbortedError): void {
@@ -180,13 +182,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
   private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
-  /** Per queue, how many started tasks waited how long (WAIT_BUCKETS), since the last heartbeat. */
-  private readonly waits = new Map<string, number[]>();
   /**
-   * Per queue and second, the tasks this worker's calls completed and dead-lettered, since the
-   * last heartbeat: sent with the wait times to the stats:<second> hashes (see flushStats).
+   * Per queue and second, how many tasks started then waited how long (WAIT_BUCKETS), and how
+   * many this worker's calls completed and dead-lettered, since the last flush to the
+   * stats:<second> hashes (see flushStats).
    */
+  private readonly waits = new Map<string, Map<number, number[]>>();
   private readonly outcomes = new Map<string, Map<number, { completed: number; failed: number }>>();
+  private statsTimer: NodeJS.Timeout | undefined;
   private accepting = false;
   private stopped = false;
   /** Task calls in flight, and the slots they hold for the tasks they may bring. */
@@ -294,6 +297,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.blockLoopDone = this.blockLoop();
     await this.tick();
     this.scheduleTick();
+    this.scheduleStats();
     this.scheduler?.start();
     this.emit('ready');
     this.kick();
@@ -483,8 +487,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined, rec };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
-    let counts = this.waits.get(queue);
-    if (!counts) this.waits.set(queue, (counts = new Array<number>(WAIT_BUCKETS.length).fill(0)));
+    let bySecond = this.waits.get(queue);
+    if (!bySecond) this.waits.set(queue, (bySecond = new Map()));
+    const second = Math.floor(now / 1000);
+    let counts = bySecond.get(second);
+    if (!counts) bySecond.set(second, (counts = new Array<number>(WAIT_BUCKETS.length).fill(0)));
     counts[waitBucket(now - rec.publishedAt)]!++;
     this.emit('started', task);
     const ctx = new TaskContext(run, this.progressReporter, this.keys.get(queue)!.progress, rec.id);
@@ -655,7 +662,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       return;
     }
     this.ticking = true;
-    void this.flushStats();
     try {
       const now = Date.now();
       const pipe = this.client.pipeline();
@@ -739,13 +745,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * Sends what the task path counted since the last heartbeat to the queues' stats:<second>
    * hashes (the monitor's rates and wait percentiles): the tasks completed and dead-lettered
    * per second (the second the call that settled them was sent), and the wait times (publish
-   * to start) as histogram fields of the current second. Off the tasks' own path, once a
-   * second: the finish script only keeps the exact totals (meta completed/failed). A worker
-   * that dies loses at most its last second of these per-second counts, never a task.
+   * to start) as histogram fields of the second the task started. Off the tasks' own path: just
+   * after every second ends (see scheduleStats), and when the worker closes; the finish script
+   * only keeps the exact totals (meta completed/failed). A worker that dies loses at most its
+   * last second of these per-second counts, never a task.
    */
   private flushStats(): Promise<void> {
     if (this.waits.size === 0 && this.outcomes.size === 0) return Promise.resolve();
-    const current = Math.floor(Date.now() / 1000);
     const pipe = this.client.pipeline();
     const touched = new Set<string>();
     for (const [queue, bySecond] of this.outcomes) {
@@ -756,12 +762,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         touched.add(key);
       }
     }
-    for (const [queue, counts] of this.waits) {
-      const key = statsKey(queue, current);
-      counts.forEach((n, i) => {
-        if (n > 0) pipe.hincrby(key, `w${i}`, n);
-      });
-      touched.add(key);
+    for (const [queue, bySecond] of this.waits) {
+      for (const [second, counts] of bySecond) {
+        const key = statsKey(queue, second);
+        counts.forEach((n, i) => {
+          if (n > 0) pipe.hincrby(key, `w${i}`, n);
+        });
+        touched.add(key);
+      }
     }
     for (const key of touched) pipe.expire(key, 3600);
     this.outcomes.clear();
@@ -770,6 +778,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       () => undefined,
       (err: unknown) => this.report(err),
     );
+  }
+
+  /**
+   * Flushes the per-second counts STATS_LAG_MS after each second ends, so that a second is
+   * complete in Redis soon after it ends (Queue.history reads a second as complete a little
+   * later).
+   */
+  private scheduleStats(): void {
+    if (this.stopped) return;
+    this.statsTimer = setTimeout(() => {
+      void this.flushStats();
+      this.scheduleStats();
+    }, 1000 - (Date.now() % 1000) + STATS_LAG_MS);
+    this.statsTimer.unref?.();
   }
 
   private scheduleTick(): void {
@@ -831,6 +853,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     this.stopped = true;
     clearInterval(this.tickTimer);
+    clearTimeout(this.statsTimer);
     clearTimeout(this.dueTimer);
     await this.blockLoopDone;
     if (this.client.status !== 'ready') {

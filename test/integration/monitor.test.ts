@@ -54,9 +54,29 @@ describe('monitor snapshot', () => {
     }, 5000, 'all settled');
     // No heartbeat needs to come first: close() sends what the worker counted.
     await w.close();
-    const history = await q.history(10, Date.now() + 1000);
+    const history = await q.history(10, Date.now() + 2000);
     expect(history.reduce((a, h) => a + h.completed, 0)).toBe(20);
     expect(history.reduce((a, h) => a + h.failed, 0)).toBe(10);
+    await q.close();
+  });
+
+  it('sends a second\'s counts just after it ends, while the worker runs on', async () => {
+    const q = new Queue<number>('mon-seconds', { connection: redis.url });
+    const w = new Worker<number>('mon-seconds', (t) => t.data, { connection: redis.url, concurrency: 2, leaseMs: 30_000 });
+    collectErrors(w);
+    await w.start();
+    // Start right after a second begins, so that the tasks finish within it.
+    await sleep(1000 - (Date.now() % 1000) + 20);
+    const second = Math.floor(Date.now() / 1000);
+    await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ data: i })));
+    await waitFor(async () => (await q.counts()).completed === 10, 900, 'completed within the second');
+    expect(Math.floor(Date.now() / 1000)).toBe(second);
+    // 400 ms after the second ends its counts are in Redis, though no heartbeat had to come.
+    await sleep((second + 1) * 1000 + 400 - Date.now());
+    const [h] = await q.history(1, (second + 1) * 1000 + 300);
+    expect(h).toMatchObject({ second, completed: 10 });
+    expect(h!.waits.reduce((a, b) => a + b, 0)).toBe(10);
+    await w.close();
     await q.close();
   });
 });

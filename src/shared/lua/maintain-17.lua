@@ -24,12 +24,18 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, li
 for _, member in ipairs(expired) do
   redis.call('ZREM', KEYS[3], member)
   -- A member is "<id>|<token>"; one without a token (written by an older redtask) leased
-  -- whatever entry `active` has for its id.
+  -- whatever entry `active` has for its id, unless that entry has a lease of its own token.
   local id, leaseToken = member, nil
   local bar = string.find(member, '|', 1, true)
   if bar then id, leaseToken = string.sub(member, 1, bar - 1), string.sub(member, bar + 1) end
   local cur = redis.call('HGET', KEYS[2], id)
-  if cur and (leaseToken == nil or rt_held(cur, leaseToken)) then
+  local held
+  if cur and leaseToken then
+    held = rt_held(cur, leaseToken)
+  elseif cur then
+    held = not redis.call('ZSCORE', KEYS[3], id .. '|' .. string.sub(cur, 1, string.find(cur, '|', 1, true) - 1))
+  end
+  if held then
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[13], id)
     rt_group_done(Q, string.sub(cur, string.find(cur, '|', 1, true) + 1))
