@@ -8,6 +8,21 @@ import { UsageError } from './errors.js';
  */
 export const LEASE_PIN = '~pin: keeps this sorted set in its skiplist encoding (fast inserts); it is not a task';
 
+/**
+ * A member of the lease ZSET: "<id>|<token>", the task and the fencing token of its lease (as
+ * rt_member in lib/record.lua). The token of an active task is the head of its entry in
+ * `active`, "<token>|<record>".
+ */
+export function leaseMember(id: string, activeEntry: string): string {
+  return `${id}|${activeEntry.slice(0, activeEntry.indexOf('|'))}`;
+}
+
+/** The task id and token of a lease member (the token is undefined for a bare id, written by an older redtask). */
+export function splitLeaseMember(member: string): { id: string; token: string | undefined } {
+  const bar = member.indexOf('|');
+  return bar < 0 ? { id: member, token: undefined } : { id: member.slice(0, bar), token: member.slice(bar + 1) };
+}
+
 /** Every key of one queue lives under the hash tag {<queue>}, so a queue is one Cluster slot. */
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
-import { eventsChannel, LEASE_PIN, QUEUES_KEY, queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
+import { eventsChannel, LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
@@ -330,10 +330,8 @@ export class Queue<T = unknown> {
       at: at ? Number(at) : undefined,
     });
     if (active) {
-      const bar = active.indexOf('|');
-      const t = info(active.slice(bar + 1), 'active');
-      // The lease member carries the token: "<id>|<token>".
-      const lease = await this.client.zscore(k.lease, `${id}|${active.slice(0, bar)}`);
+      const t = info(active.slice(active.indexOf('|') + 1), 'active');
+      const lease = await this.client.zscore(k.lease, leaseMember(id, active));
       t.leaseUntil = lease ? Number(lease) : undefined;
       if (progress) t.progress = JSON.parse(progress);
       return t;
@@ -510,7 +508,7 @@ export class Queue<T = unknown> {
           (await this.client.zrange(k.lease, 0, -1))
             .filter((m) => m !== LEASE_PIN)
             .slice(offset, end + 1)
-            .map((m) => m.slice(0, m.indexOf('|') >>> 0)),
+            .map((m) => splitLeaseMember(m).id),
         );
       case 'delayed':
         return fromIds(await this.client.zrange(k.delayed, offset, end));
@@ -550,8 +548,7 @@ export class Queue<T = unknown> {
     let orphanRecord = 0;
     let staleLease = 0;
     await scanHash(k.active, async (ids, values) => {
-      // An active task's lease member is "<id>|<token>", the token being the head of its entry.
-      const members = ids.map((id, i) => `${id}|${values[i]!.slice(0, values[i]!.indexOf('|'))}`);
+      const members = ids.map((id, i) => leaseMember(id, values[i]!));
       const scores = ids.length ? await this.client.zmscore(k.lease, ...members) : [];
       orphanActive += await repair('orphan-active', ids.filter((_, i) => scores[i] === null));
     });
@@ -561,14 +558,13 @@ export class Queue<T = unknown> {
       cursor = next;
       const members: string[] = [];
       for (let i = 0; i < flat.length; i += 2) if (flat[i] !== LEASE_PIN) members.push(flat[i]!);
-      // A member "<id>|<token>" is stale unless its task is active under that token.
+      // A member is stale unless its task is active under its token.
       const pipe = this.client.pipeline();
-      for (const m of members) pipe.hget(k.active, m.slice(0, m.indexOf('|') >>> 0));
+      for (const m of members) pipe.hget(k.active, splitLeaseMember(m).id);
       const res = (await pipe.exec()) ?? [];
       staleLease += await repair('stale-lease', members.filter((m, i) => {
         const cur = res[i]?.[1] as string | null;
-        const bar = m.indexOf('|');
-        return bar < 0 || !cur || !cur.startsWith(`${m.slice(bar + 1)}|`);
+        return !cur || leaseMember(splitLeaseMember(m).id, cur) !== m;
       }));
     } while (cursor !== '0');
     await scanHash(k.data, async (ids) => {

@@ -142,6 +142,14 @@ function isPromiseLike<V>(v: V | PromiseLike<V>): v is PromiseLike<V> {
   return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
+/** What the task path counted in one second for one queue (see Worker.flushStats). */
+interface SecondStats {
+  completed: number;
+  failed: number;
+  /** Tasks started, by how long they waited (WAIT_BUCKETS). */
+  waits: number[] | undefined;
+}
+
 const MAX_ERROR = 4096;
 const BLOCK_SECONDS = 5;
 const MAX_BATCH = 1000;
@@ -182,13 +190,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
   private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
-  /**
-   * Per queue and second, how many tasks started then waited how long (WAIT_BUCKETS), and how
-   * many this worker's calls completed and dead-lettered, since the last flush to the
-   * stats:<second> hashes (see flushStats).
-   */
-  private readonly waits = new Map<string, Map<number, number[]>>();
-  private readonly outcomes = new Map<string, Map<number, { completed: number; failed: number }>>();
+  /** Per queue and second, what the task path counted since the last flush (see flushStats). */
+  private readonly stats = new Map<string, Map<number, SecondStats>>();
   private statsTimer: NodeJS.Timeout | undefined;
   private accepting = false;
   private stopped = false;
@@ -452,7 +455,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           this.emit('lost', this.lostTask(queue, s.id));
         }
       });
-      if (completed + failed > 0) this.countOutcomes(queue, Math.floor(now / 1000), completed, failed);
+      if (completed + failed > 0) {
+        const counted = this.statsOf(queue, Math.floor(now / 1000));
+        counted.completed += completed;
+        counted.failed += failed;
+      }
       return reply.records;
     });
   }
@@ -487,12 +494,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined, rec };
     const key = `${queue}\0${rec.id}`;
     this.running.set(key, run);
-    let bySecond = this.waits.get(queue);
-    if (!bySecond) this.waits.set(queue, (bySecond = new Map()));
-    const second = Math.floor(now / 1000);
-    let counts = bySecond.get(second);
-    if (!counts) bySecond.set(second, (counts = new Array<number>(WAIT_BUCKETS.length).fill(0)));
-    counts[waitBucket(now - rec.publishedAt)]!++;
+    const counted = this.statsOf(queue, Math.floor(now / 1000));
+    (counted.waits ??= new Array<number>(WAIT_BUCKETS.length).fill(0))[waitBucket(now - rec.publishedAt)]!++;
     this.emit('started', task);
     const ctx = new TaskContext(run, this.progressReporter, this.keys.get(queue)!.progress, rec.id);
     const timeout = rec.opts.t ?? this.defaultTimeoutMs;
@@ -729,20 +732,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
   }
 
-  private countOutcomes(queue: string, second: number, completed: number, failed: number): void {
-    let bySecond = this.outcomes.get(queue);
-    if (!bySecond) this.outcomes.set(queue, (bySecond = new Map()));
-    const c = bySecond.get(second);
-    if (c) {
-      c.completed += completed;
-      c.failed += failed;
-    } else {
-      bySecond.set(second, { completed, failed });
-    }
+  private statsOf(queue: string, second: number): SecondStats {
+    let bySecond = this.stats.get(queue);
+    if (!bySecond) this.stats.set(queue, (bySecond = new Map()));
+    let s = bySecond.get(second);
+    if (!s) bySecond.set(second, (s = { completed: 0, failed: 0, waits: undefined }));
+    return s;
   }
 
   /**
-   * Sends what the task path counted since the last heartbeat to the queues' stats:<second>
+   * Sends what the task path counted since the last flush to the queues' stats:<second>
    * hashes (the monitor's rates and wait percentiles): the tasks completed and dead-lettered
    * per second (the second the call that settled them was sent), and the wait times (publish
    * to start) as histogram fields of the second the task started. Off the tasks' own path: just
@@ -751,29 +750,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * last second of these per-second counts, never a task.
    */
   private flushStats(): Promise<void> {
-    if (this.waits.size === 0 && this.outcomes.size === 0) return Promise.resolve();
+    if (this.stats.size === 0) return Promise.resolve();
     const pipe = this.client.pipeline();
-    const touched = new Set<string>();
-    for (const [queue, bySecond] of this.outcomes) {
+    for (const [queue, bySecond] of this.stats) {
       for (const [second, c] of bySecond) {
         const key = statsKey(queue, second);
         if (c.completed > 0) pipe.hincrby(key, 'completed', c.completed);
         if (c.failed > 0) pipe.hincrby(key, 'failed', c.failed);
-        touched.add(key);
-      }
-    }
-    for (const [queue, bySecond] of this.waits) {
-      for (const [second, counts] of bySecond) {
-        const key = statsKey(queue, second);
-        counts.forEach((n, i) => {
+        c.waits?.forEach((n, i) => {
           if (n > 0) pipe.hincrby(key, `w${i}`, n);
         });
-        touched.add(key);
+        pipe.expire(key, 3600);
       }
     }
-    for (const key of touched) pipe.expire(key, 3600);
-    this.outcomes.clear();
-    this.waits.clear();
+    this.stats.clear();
     return this.untilClosed(pipe.exec()).then(
       () => undefined,
       (err: unknown) => this.report(err),

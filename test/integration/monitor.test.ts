@@ -27,7 +27,7 @@ describe('monitor snapshot', () => {
     collectErrors(w);
     await w.start();
     await waitFor(async () => (await q.counts()).completed === 20, 5000, 'done');
-    // The wait times reach Redis with the next heartbeat, and are read for whole seconds past.
+    // The counts reach Redis just after their second ends, and are read for whole seconds past.
     const after = await waitFor(async () => {
       const s = await snapshot(c, redis.url, ['mon']);
       return s.queues[0]!.waitP50Ms !== null && s.queues[0]!.completedPerSecond.reduce((a, b) => a + b, 0) === 20 ? s : undefined;
@@ -52,7 +52,7 @@ describe('monitor snapshot', () => {
       const c = await q.counts();
       return c.completed === 20 && c.failed === 10;
     }, 5000, 'all settled');
-    // No heartbeat needs to come first: close() sends what the worker counted.
+    // close() sends what the worker counted, without waiting for the end of the second.
     await w.close();
     const history = await q.history(10, Date.now() + 2000);
     expect(history.reduce((a, h) => a + h.completed, 0)).toBe(20);
@@ -71,7 +71,7 @@ describe('monitor snapshot', () => {
     await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ data: i })));
     await waitFor(async () => (await q.counts()).completed === 10, 900, 'completed within the second');
     expect(Math.floor(Date.now() / 1000)).toBe(second);
-    // 400 ms after the second ends its counts are in Redis, though no heartbeat had to come.
+    // 400 ms after the second ends its counts are in Redis, while the worker runs on.
     await sleep((second + 1) * 1000 + 400 - Date.now());
     const [h] = await q.history(1, (second + 1) * 1000 + 300);
     expect(h).toMatchObject({ second, completed: 10 });

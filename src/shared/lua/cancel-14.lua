@@ -17,11 +17,11 @@ local id = ARGV[2]
 local e, from
 local cur = redis.call('HGET', KEYS[4], id)
 if cur then
-  local bar = string.find(cur, '|', 1, true)
-  e = string.sub(cur, bar + 1)
+  local token
+  token, e = rt_entry(cur)
   redis.call('HDEL', KEYS[4], id)
-  -- The lease member carries the token ("<id>|<token>"; "<id>" from an older redtask).
-  redis.call('ZREM', KEYS[5], id .. '|' .. string.sub(cur, 1, bar - 1), id)
+  -- The lease member, and the bare id an older redtask used.
+  redis.call('ZREM', KEYS[5], rt_member(id, token), id)
   redis.call('HDEL', KEYS[6], id)
   rt_group_done({ gactive = KEYS[14] }, e)
   from = 'active'

@@ -7,6 +7,7 @@ then pairs: task id, token
 Returns {lost, cancelled}: ids whose lease this worker no longer holds, because the task was
 recovered and handed to another worker (lost) or cancelled: their handlers should be aborted.
 ]]
+--@include record
 local now = tonumber(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[3])
@@ -15,8 +16,8 @@ local lost, cancelled = {}, {}
 for i = 5, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local cur = redis.call('HGET', KEYS[1], id)
-  if cur and string.sub(cur, 1, #token + 1) == token .. '|' then
-    redis.call('ZADD', KEYS[2], deadline, id .. '|' .. token)
+  if rt_held(cur, token) then
+    redis.call('ZADD', KEYS[2], deadline, rt_member(id, token))
   elseif redis.call('ZSCORE', KEYS[5], id) then
     cancelled[#cancelled + 1] = id
   else

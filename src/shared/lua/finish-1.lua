@@ -47,7 +47,8 @@ if total > 0 then
   local n = ARGV[7] == '0' and 0 or tonumber(ARGV[7])
   local last = 7 + total
   local completed, died, retried = 0, 0, 0
-  -- The lease members of the settlements ("<id>|<token>"), in the order of the ids.
+  -- The lease members of the settlements (rt_member, inlined: once per task), in the order of
+  -- the ids.
   local members = {}
   for i = 1, n do members[i] = ARGV[7 + i] .. '|' .. ARGV[last + i * 4 - 3] end
   do

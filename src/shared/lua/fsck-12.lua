@@ -33,16 +33,16 @@ for i = 3, #ARGV do
   if kind == 'orphan-active' then
     local cur = redis.call('HGET', KEYS[1], id)
     if cur then
-      local member = id .. '|' .. string.sub(cur, 1, string.find(cur, '|', 1, true) - 1)
+      local member = rt_member(id, (rt_entry(cur)))
       if not redis.call('ZSCORE', KEYS[2], member) then
         redis.call('ZADD', KEYS[2], now - 1, member)
         fixed = fixed + 1
       end
     end
   elseif kind == 'stale-lease' then
-    local bar = string.find(id, '|', 1, true)
-    local cur = redis.call('HGET', KEYS[1], bar and string.sub(id, 1, bar - 1) or id)
-    if not (bar and rt_held(cur, string.sub(id, bar + 1))) and redis.call('ZREM', KEYS[2], id) == 1 then fixed = fixed + 1 end
+    local taskId, token = rt_unmember(id)
+    local cur = redis.call('HGET', KEYS[1], taskId)
+    if not (token and rt_held(cur, token)) and redis.call('ZREM', KEYS[2], id) == 1 then fixed = fixed + 1 end
   elseif kind == 'orphan-record' then
     if redis.call('HEXISTS', KEYS[3], id) == 1
       and not redis.call('ZSCORE', KEYS[4], id) and not redis.call('ZSCORE', KEYS[5], id)

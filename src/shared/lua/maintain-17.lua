@@ -23,25 +23,15 @@ local recovered, promoted, died = 0, 0, 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
 for _, member in ipairs(expired) do
   redis.call('ZREM', KEYS[3], member)
-  -- A member is "<id>|<token>"; one without a token (written by an older redtask) leased
-  -- whatever entry `active` has for its id, unless that entry has a lease of its own token.
-  local id, leaseToken = member, nil
-  local bar = string.find(member, '|', 1, true)
-  if bar then id, leaseToken = string.sub(member, 1, bar - 1), string.sub(member, bar + 1) end
+  local id, leaseToken = rt_unmember(member)
   local cur = redis.call('HGET', KEYS[2], id)
-  local held
-  if cur and leaseToken then
-    held = rt_held(cur, leaseToken)
-  elseif cur then
-    held = not redis.call('ZSCORE', KEYS[3], id .. '|' .. string.sub(cur, 1, string.find(cur, '|', 1, true) - 1))
-  end
-  if held then
+  local token, e
+  if cur then token, e = rt_entry(cur) end
+  -- The entry is this lease's; a bare id (older redtask) unless the entry has a lease of its own.
+  if cur and (token == leaseToken or (leaseToken == nil and not redis.call('ZSCORE', KEYS[3], rt_member(id, token)))) then
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[13], id)
-    rt_group_done(Q, string.sub(cur, string.find(cur, '|', 1, true) + 1))
-    local sep = string.find(cur, '|', 1, true)
-    local token = string.sub(cur, 1, sep - 1)
-    local e = string.sub(cur, sep + 1)
+    rt_group_done(Q, e)
     local _, made, max = rt_head(e)
     local owner = string.match(token, '^([^.]*)') or ''
     e = rt_bump(e, id, made)

@@ -56,6 +56,25 @@ local function rt_held(cur, token)
   return cur and string.byte(cur, #token + 1) == 124 and string.find(cur, token, 1, true) == 1
 end
 
+-- The token and the record of an entry in `active`.
+local function rt_entry(cur)
+  local bar = string.find(cur, '|', 1, true)
+  return string.sub(cur, 1, bar - 1), string.sub(cur, bar + 1)
+end
+
+-- A member of the lease ZSET: "<id>|<token>", the task and the token of the lease.
+local function rt_member(id, token)
+  return id .. '|' .. token
+end
+
+-- The id and token of a lease member; the token is nil for a bare id (a member written by an
+-- older redtask, which leased whatever entry `active` had for that id).
+local function rt_unmember(m)
+  local bar = string.find(m, '|', 1, true)
+  if not bar then return m, nil end
+  return string.sub(m, 1, bar - 1), string.sub(m, bar + 1)
+end
+
 -- Adds a completed task to what is kept of it: kept[1] the data HASH's (id, record) pairs,
 -- kept[2] the results HASH's (id, result), kept[3] the completed ZSET's (finishedAt, id).
 local function rt_keep(kept, id, e, value, now)

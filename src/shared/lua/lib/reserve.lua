@@ -100,7 +100,7 @@ local function rt_reserve(Q, cfg, now, deadline, count, countArg, token, retry, 
       act[#act + 1] = id
       act[#act + 1] = token .. '|' .. e
       lease[#lease + 1] = deadline
-      lease[#lease + 1] = id .. '|' .. token
+      lease[#lease + 1] = id .. '|' .. token -- rt_member, inlined: once per task
       out[#out + 1] = e
     else
       redis.call('RPUSH', Q.corrupt, e)
