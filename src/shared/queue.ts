@@ -454,16 +454,32 @@ export class Queue<T = unknown> {
     return n;
   }
 
-  /** Sends every dead-lettered task back to the queue (see retry). */
+  /**
+   * Sends every task that is dead-lettered when it is called back to the queue (see retry), each
+   * once: a task that a running worker dead-letters again meanwhile stays dead. The ids are read
+   * first, a page at a time in the order they died, and only then sent back.
+   */
   async retryAllDead(): Promise<number> {
-    let n = 0;
+    const dead = this.keys.dead;
+    const [, newest] = await this.client.zrange(dead, -1, -1, 'WITHSCORES');
+    if (newest === undefined) return 0;
+    const ids: string[] = [];
+    // Page by score (when each died), not by rank, so that a trim of the oldest ones meanwhile
+    // does not shift the pages; `skip` steps over the ids already read at the page's first score.
+    let from = '-inf';
+    let skip = 0;
     for (;;) {
-      const ids = await this.client.zrange(this.keys.dead, 0, 999);
-      if (ids.length === 0) return n;
-      const sent = await this.retry(ids);
-      n += sent;
-      if (sent === 0) return n;
+      const page = await this.client.zrangebyscore(dead, from, newest, 'WITHSCORES', 'LIMIT', skip, 1000);
+      if (page.length === 0) break;
+      for (let i = 0; i < page.length; i += 2) ids.push(page[i]!);
+      const top = page[page.length - 1]!;
+      let same = 0;
+      for (let i = page.length - 1; i > 0 && page[i] === top; i -= 2) same++;
+      skip = top === from ? skip + same : same;
+      from = top;
+      if (page.length < 2000) break;
     }
+    return this.retry(ids);
   }
 
   /**

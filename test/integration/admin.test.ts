@@ -51,6 +51,36 @@ describe('inspect and retry', () => {
     await q.close();
   });
 
+  it('retryAllDead sends back each task that was dead when called once, though a worker dead-letters it again meanwhile', async () => {
+    const q = new Queue<string>('retry-all', { connection: redis.url });
+    const n = 2500;
+    const ids = await q.addBulk(Array.from({ length: n }, (_, i) => ({ data: `t${i}`, opts: { attempts: 1 } })));
+    const w = new Worker<string>('retry-all', () => {
+      throw new Error('still broken');
+    }, { connection: redis.url, concurrency: 50 });
+    collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.counts()).deadRetained === n, 20_000, 'all dead');
+    // The worker keeps running: the tasks sent back fail and die again while later pages go.
+    expect(await q.retryAllDead()).toBe(n);
+    await waitFor(async () => (await q.counts()).deadRetained === n, 20_000, 'all dead again');
+    await w.close();
+    for (const id of [ids[0]!, ids[999]!, ids[1000]!, ids[n - 1]!]) expect((await q.getTask(id))?.errors).toHaveLength(2);
+    expect(Number(await q.client.hget(q.keys.meta, 'retriedByHand'))).toBe(n);
+
+    // Pages by the time each died: 1,500 tasks that died in the same millisecond (more than a
+    // page) and the rest at other times are all read once.
+    const c = q.client;
+    const m = c.multi();
+    ids.forEach((id, i) => m.zadd(q.keys.dead, i < 1500 ? 1000 : 2000 + i, id));
+    await m.exec();
+    expect(await q.retryAllDead()).toBe(n);
+    expect(await c.zcard(q.keys.dead)).toBe(0);
+    expect((await q.counts()).waiting).toBe(n);
+    expect(await q.retryAllDead()).toBe(0);
+    await q.close();
+  });
+
   it('fsck repairs an active task without a lease, a stale lease, a record in no state, and group counts', async () => {
     const q = new Queue<string>('fsck', { connection: redis.url });
     const c = q.client;
