@@ -184,6 +184,11 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .action((first: string, rest: string[], o: { redis?: string; allDead?: boolean }) => {
         const redis = o.redis ?? program.opts<MonitorOptions>().redis;
         if (rest.length === 0 && !o.allDead) {
+          // Task ids are numbers: anything else alone is a queue name without ids.
+          if (!/^\d+$/.test(first)) {
+            action = () => Promise.reject(new UsageError(`retry: give task ids of ${first}, or --all-dead`));
+            return;
+          }
           action = () => withTask(first, undefined, redis, io, async (q, id) => {
             const n = await q.retry([id]);
             io.stderr.write(`sent ${n} task(s) of ${q.name} back to the queue\n`);
@@ -192,9 +197,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           return;
         }
         const queue = first;
-        const ids = rest;
+        const ids = [...new Set(rest)];
         action = () => withQueue(queue, redis, io, async (q) => {
-          if (!o.allDead && ids.length === 0) throw new UsageError('retry: give task ids or --all-dead');
           const n = o.allDead ? await q.retryAllDead() : await q.retry(ids);
           io.stderr.write(`sent ${n} task(s) of ${q.name} back to the queue\n`);
           return !o.allDead && n < ids.length ? ExitCode.failed : ExitCode.ok;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
 import { eventsChannel, LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
@@ -293,17 +293,15 @@ export class Queue<T = unknown> {
 
   /** One task in whatever state it is, or null when it is unknown (or no longer retained). */
   async getTask(id: string): Promise<TaskInfo<T> | null> {
-    // A waiting task is found by a list scan that is not atomic with the other look-ups: when a
-    // worker takes the task in between, it is found on the next round.
-    for (let round = 0; round < 3; round++) {
-      const found = await this.lookUp(id);
-      if (found !== undefined) return found;
-    }
-    return null;
+    // A waiting task is found by a list scan that is not atomic with the other look-ups. A task
+    // that a worker took from the list during the scan is somewhere else by the end of it: one
+    // more look-up, without the scan, finds it there.
+    const found = await this.lookUp(id, true);
+    return found !== undefined ? found : ((await this.lookUp(id, false)) ?? null);
   }
 
   /** One look-up of a task: the task, null when it is nowhere, undefined when it may have moved. */
-  private async lookUp(id: string): Promise<TaskInfo<T> | null | undefined> {
+  private async lookUp(id: string, scan: boolean): Promise<TaskInfo<T> | null | undefined> {
     const k = this.keys;
     const res = await this.client
       .multi()
@@ -342,6 +340,7 @@ export class Queue<T = unknown> {
       if (result !== null && result !== undefined) t.result = JSON.parse(result);
       return t;
     }
+    if (!scan) return null;
     // Waiting tasks are list elements: scan (admin use; O(waiting)).
     const hit = await this.findWaiting(id);
     if (hit) return info(hit, 'waiting');
@@ -429,17 +428,12 @@ export class Queue<T = unknown> {
    * (unknown, finished or cancelled already).
    */
   async cancel(id: string): Promise<'waiting' | 'delayed' | 'active' | null> {
-    for (let tries = 0; tries < 3; tries++) {
-      let res = (await runScript(this.client, 'cancel', scriptKeys.cancel(this.keys), [Date.now(), id, ''])) as string;
-      if (res) return res as 'waiting' | 'delayed' | 'active';
-      // Maybe a plain waiting task: find its exact record in the list, then remove exactly that.
-      const record = await this.findWaiting(id);
-      if (!record) return null;
-      res = (await runScript(this.client, 'cancel', scriptKeys.cancel(this.keys), [Date.now(), id, record])) as string;
-      if (res) return res as 'waiting' | 'delayed' | 'active';
-      // It moved between the scan and the script (taken by a worker): look again.
-    }
-    return null;
+    const cancel = (record: string) => runScript(this.client, 'cancel', scriptKeys.cancel(this.keys), [Date.now(), id, record]) as Promise<string>;
+    let res = await cancel('');
+    // Maybe a plain waiting task: find its exact record in the list, then remove exactly that.
+    // When it left the list meanwhile (a worker took it), the second call finds it where it is.
+    if (!res) res = await cancel((await this.findWaiting(id)) ?? '');
+    return res ? (res as 'waiting' | 'delayed' | 'active') : null;
   }
 
   /**
@@ -456,30 +450,36 @@ export class Queue<T = unknown> {
 
   /**
    * Sends every task that is dead-lettered when it is called back to the queue (see retry), each
-   * once: a task that a running worker dead-letters again meanwhile stays dead. The ids are read
-   * first, a page at a time in the order they died, and only then sent back.
+   * once: a task that a running worker dead-letters again meanwhile stays dead.
    */
   async retryAllDead(): Promise<number> {
-    const dead = this.keys.dead;
-    const [, newest] = await this.client.zrange(dead, -1, -1, 'WITHSCORES');
-    if (newest === undefined) return 0;
+    return this.retry(await this.idsIn(this.keys.dead));
+  }
+
+  /**
+   * The ids in one of the queue's sorted sets when it is called, read first (before anything is
+   * done with them) a page at a time by score, up to the highest score at the start. Paging by
+   * score, not by rank, means that members removed or added meanwhile do not shift the pages;
+   * `skip` steps over the ids already read at the page's first score.
+   */
+  private async idsIn(z: string): Promise<string[]> {
+    const [, top] = await this.client.zrange(z, -1, -1, 'WITHSCORES');
+    if (top === undefined) return [];
     const ids: string[] = [];
-    // Page by score (when each died), not by rank, so that a trim of the oldest ones meanwhile
-    // does not shift the pages; `skip` steps over the ids already read at the page's first score.
     let from = '-inf';
     let skip = 0;
     for (;;) {
-      const page = await this.client.zrangebyscore(dead, from, newest, 'WITHSCORES', 'LIMIT', skip, 1000);
+      const page = await this.client.zrangebyscore(z, from, top, 'WITHSCORES', 'LIMIT', skip, 1000);
       if (page.length === 0) break;
       for (let i = 0; i < page.length; i += 2) ids.push(page[i]!);
-      const top = page[page.length - 1]!;
+      const last = page[page.length - 1]!;
       let same = 0;
-      for (let i = page.length - 1; i > 0 && page[i] === top; i -= 2) same++;
-      skip = top === from ? skip + same : same;
-      from = top;
+      for (let i = page.length - 1; i > 0 && page[i] === last; i -= 2) same++;
+      skip = last === from ? skip + same : same;
+      from = last;
       if (page.length < 2000) break;
     }
-    return this.retry(ids);
+    return ids;
   }
 
   /**
@@ -494,7 +494,8 @@ export class Queue<T = unknown> {
     const fromIds = async (ids: string[]) => {
       const out: Array<TaskInfo<T>> = [];
       for (const id of ids) {
-        const t = await this.getTask(id);
+        // Each id comes from a set, not the list: no list scan (a task gone meanwhile is skipped).
+        const t = await this.lookUp(id, false);
         if (t && t.state === state) out.push(t);
       }
       return out;
@@ -511,10 +512,11 @@ export class Queue<T = unknown> {
         if (out.length < limit) {
           const rest = limit - out.length;
           const skip = Math.max(0, offset - len);
-          const ids = [
-            ...(await this.client.zrange(k.prio, 0, -1)),
-            ...(await this.client.zrange(k.groups, 0, -1)),
-          ].slice(skip, skip + rest);
+          const ids = await this.client.zrange(k.prio, skip, skip + rest - 1);
+          if (ids.length < rest) {
+            const from = Math.max(0, skip - (await this.client.zcard(k.prio)));
+            ids.push(...(await this.client.zrange(k.groups, from, from + rest - ids.length - 1)));
+          }
           out.push(...(await fromIds(ids)));
         }
         return out;
@@ -612,67 +614,63 @@ export class Queue<T = unknown> {
 
   /**
    * Deletes a task that is not running (waiting, delayed, completed, dead or cancelled), with
-   * everything kept about it. Resolves to the state it was deleted from, or null.
+   * everything kept about it. Resolves to the state it was deleted from, or null. Throws a
+   * UsageError when it is running.
    */
   async delete(id: string): Promise<TaskState | null> {
-    const t = await this.getTask(id);
-    if (!t) return null;
-    if (t.state === 'active') throw new UsageError(`${this.name}#${id} is running: cancel it first`);
-    const k = this.keys;
-    if (t.state === 'waiting') {
+    const remove = (record: string) => runScript(this.client, 'remove', scriptKeys.remove(this.keys), ['task', id, record]) as Promise<string>;
+    let res = await remove('');
+    // Maybe a plain waiting task: find its exact record in the list, then remove exactly that;
+    // when it left the list meanwhile (a worker took it), the second call says where it is now.
+    if (!res) {
       const record = await this.findWaiting(id);
-      const multi = this.client.multi().zrem(k.prio, id).zrem(k.groups, id);
-      if (record) multi.lrem(k.wait, 1, record);
-      await multi.exec();
+      res = await remove(record ?? '');
     }
-    await this.client
-      .multi()
-      .zrem(k.delayed, id)
-      .zrem(k.completed, id)
-      .zrem(k.dead, id)
-      .zrem(k.cancelled, id)
-      .hdel(k.data, id)
-      .hdel(k.results, id)
-      .hdel(k.errors, id)
-      .exec();
-    return t.state;
+    if (res === 'active') throw new UsageError(`${this.name}#${id} is running: cancel it first`);
+    return res ? (res as TaskState) : null;
   }
 
-  /** Deletes every task in one state that is not running; resolves to how many. */
+  /**
+   * Deletes every task that is in one state when it is called and is not running; resolves to
+   * how many. Tasks that a worker takes or that change state meanwhile are left alone.
+   */
   async purge(state: Exclude<TaskState, 'active'>): Promise<number> {
     const k = this.keys;
+    const run = (args: string[]) => runScript(this.client, 'remove', scriptKeys.remove(k), args).then(Number);
     let n = 0;
-    if (state === 'waiting') {
-      n += Number(await this.client.llen(k.wait));
-      await this.client.del(k.wait);
-      for (const z of [k.prio, k.groups]) n += await this.purgeSet(z);
-      return n;
+    if (state === 'waiting') n += await run(['list']);
+    const sets = state === 'waiting' ? [k.prio, k.groups] : [{ delayed: k.delayed, completed: k.completed, dead: k.dead, cancelled: k.cancelled }[state]];
+    for (const z of sets) {
+      const ids = await this.idsIn(z);
+      for (let i = 0; i < ids.length; i += 1000) n += await run([state, ...ids.slice(i, i + 1000)]);
     }
-    const z = { delayed: k.delayed, completed: k.completed, dead: k.dead, cancelled: k.cancelled }[state];
-    return this.purgeSet(z);
+    return n;
   }
 
-  private async purgeSet(z: string): Promise<number> {
-    const k = this.keys;
-    let n = 0;
-    for (;;) {
-      const ids = await this.client.zrange(z, 0, 999);
-      if (ids.length === 0) return n;
-      await this.client.multi().zrem(z, ...ids).hdel(k.data, ...ids).hdel(k.results, ...ids).hdel(k.errors, ...ids).exec();
-      n += ids.length;
-    }
-  }
-
-  /** The record of a task waiting in the list (a scan: O(waiting), for admin use). */
+  /**
+   * The record of a task waiting in the list (a scan: O(waiting), for admin use). It reads from
+   * the newest end, where publishing adds: tasks published meanwhile shift the rest further
+   * along, never back into pages already read, and workers take from the other end. So the scan
+   * goes past the list's length at the start by as many tasks as were published since (the
+   * queue's id counter tells), up to four times that length: a task that stays in the list is
+   * found unless publishing goes at more than three quarters of the scan's pace.
+   */
   private async findWaiting(id: string): Promise<string | undefined> {
+    const k = this.keys;
     const prefix = `${id}|`;
-    const len = await this.client.llen(this.keys.wait);
-    for (let start = 0; start < len; start += 1000) {
-      const chunk = await this.client.lrange(this.keys.wait, start, start + 999);
-      const hit = chunk.find((e) => e.startsWith(prefix));
+    const replies = async (m: ChainableCommander) => ((await m.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return v;
+    });
+    const [len0, seq0] = (await replies(this.client.multi().llen(k.wait).hget(k.meta, 'seq'))) as [number, string | null];
+    const cap = 4 * len0 + 1000;
+    for (let start = 0; ; start += 1000) {
+      const [els, seq] = (await replies(this.client.multi().lrange(k.wait, start, start + 999).hget(k.meta, 'seq'))) as [string[], string | null];
+      const hit = els.find((e) => e.startsWith(prefix));
       if (hit) return hit;
+      const end = Math.min(cap, len0 + Number(seq ?? 0) - Number(seq0 ?? 0));
+      if (els.length < 1000 || start + 1000 >= end) return undefined;
     }
-    return undefined;
   }
 
   /** The result of a completed task (parsed JSON), or undefined. */

@@ -11,7 +11,7 @@ import type { QueueKeys } from './keys.js';
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry' | 'fsck';
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry' | 'fsck' | 'remove';
 
 export interface ScriptSource {
   name: string;
@@ -174,6 +174,7 @@ export const scriptKeys = {
     k.active, k.lease, k.data, k.delayed, k.completed, k.dead, k.cancelled, k.prio, k.groups, k.errors, k.gactive, k.meta,
   ],
   extend: (k: QueueKeys) => [k.active, k.lease, k.workers, k.winfo, k.cancelled],
+  remove: (k: QueueKeys) => [k.wait, k.prio, k.groups, k.delayed, k.completed, k.dead, k.cancelled, k.data, k.results, k.errors, k.active],
   cancel: (k: QueueKeys) => [
     k.wait, k.prio, k.delayed, k.active, k.lease, k.progress, k.data, k.cancelled, k.meta, k.config, k.results, k.errors, k.groups, k.gactive,
   ],

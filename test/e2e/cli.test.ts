@@ -396,6 +396,15 @@ describe('inspect and retry (end to end)', () => {
     expect(retry.code).toBe(0);
     expect(retry.stderr).toContain('sent 1 task(s) of inspect-cli back to the queue');
     await waitFor(() => (w.stderr().match(/dead-lettered/g) ?? []).length === 2, 10_000, 'ran again');
+    // The same id twice is one task: all of it was sent back.
+    const twice = await runCli('task-monitor', ['retry', 'inspect-cli', id, id, '--redis', redis.url]);
+    expect([twice.code, twice.stderr]).toEqual([0, 'sent 1 task(s) of inspect-cli back to the queue\n']);
+    await waitFor(() => (w.stderr().match(/dead-lettered/g) ?? []).length === 3, 10_000, 'ran a third time');
+    // A queue name alone is not a task id.
+    const noIds = await runCli('task-monitor', ['retry', 'inspect-cli', '--redis', redis.url]);
+    expect(noIds.code).toBe(2);
+    expect(noIds.stderr.trim().split('\n')).toHaveLength(1);
+    expect(noIds.stderr).toContain('give task ids of inspect-cli, or --all-dead');
     const missing = await runCli('task-monitor', ['show', 'inspect-cli', '999', '--redis', redis.url]);
     expect(missing.code).toBe(1);
     const bad = await runCli('task-monitor', ['tasks', 'inspect-cli', '--state', 'sleeping', '--redis', redis.url]);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker } from '../../src/index.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { runScript, scriptKeys } from '../../src/shared/scripts.js';
 import { collectErrors } from '../helpers/util.js';
 
 let redis: TestRedis;
@@ -134,6 +135,91 @@ describe('inspect and retry', () => {
     expect(await q.purge('delayed')).toBe(1);
     expect(await q.counts()).toMatchObject({ waiting: 0, delayed: 0 });
     expect(await q.client.hlen(q.keys.data)).toBe(0);
+    await q.close();
+  });
+
+  it('delete and purge leave alone a task that a worker took or that changed state since they looked', async () => {
+    const q = new Queue<string>('remove-race', { connection: redis.url });
+    const remove = (args: string[]) => runScript(q.client, 'remove', scriptKeys.remove(q.keys), args);
+    const [a, b] = await q.addBulk([{ data: 'a' }, { data: 'b' }]);
+    const record = (await q.client.lrange(q.keys.wait, -1, -1))[0]!;
+    // a is taken by a worker after delete read its record from the list.
+    await q.client.multi().rpop(q.keys.wait).hset(q.keys.active, a!, `w1.1|${record}`).exec();
+    expect(await remove(['task', a!, record])).toBe('active');
+    await expect(q.delete(a!)).rejects.toThrow(/is running: cancel it first/);
+    expect(await q.client.hexists(q.keys.active, a!)).toBe(1);
+    // A delayed task that became a waiting prioritized one since purge read the delayed set.
+    const c = await q.add('c', { priority: 5 });
+    expect(await remove(['delayed', c])).toBe(0);
+    expect(await remove(['dead', c, b!])).toBe(0);
+    expect((await q.getTask(c))?.state).toBe('waiting');
+    expect(await q.client.hexists(q.keys.data, c)).toBe(1);
+    // What is in the state it names goes, with what was kept about it.
+    expect(await remove(['waiting', c])).toBe(1);
+    expect(await q.client.hexists(q.keys.data, c)).toBe(0);
+    expect(await q.delete(b!)).toBe('waiting');
+    expect(await q.delete(b!)).toBeNull();
+    expect(await q.client.llen(q.keys.wait)).toBe(0);
+    await q.close();
+  });
+
+  it('finds a task near the old end of a long list while tasks keep being published', async () => {
+    const q = new Queue<string>('long-list', { connection: redis.url });
+    const producer = new Queue<string>('long-list', { connection: redis.url });
+    const [oldest] = await q.addBulk(Array.from({ length: 5000 }, (_, i) => ({ data: `t${i}` })));
+    let publishing = true;
+    const more = (async () => {
+      while (publishing) await producer.addBulk(Array.from({ length: 500 }, () => ({ data: 'more' })));
+    })();
+    try {
+      for (let round = 0; round < 3; round++) expect((await q.getTask(oldest!))?.data).toBe('t0');
+      expect(await q.cancel(oldest!)).toBe('waiting');
+      expect((await q.getTask(oldest!))?.state).toBe('cancelled');
+    } finally {
+      publishing = false;
+      await more;
+    }
+    await producer.close();
+    await q.close();
+  });
+
+  it('looks a task up with one scan of the list when it is not found anywhere', async () => {
+    const q = new Queue<string>('one-scan', { connection: redis.url });
+    await q.addBulk(Array.from({ length: 3500 }, (_, i) => ({ data: `t${i}` })));
+    await q.client.hset(q.keys.meta, 'seq', 10_000); // id 9999 was published and is gone
+    const lranges = async () => Number(/cmdstat_lrange:calls=(\d+)/.exec(await q.client.info('commandstats'))?.[1] ?? 0);
+    const before = await lranges();
+    expect(await q.getTask('9999')).toBeNull();
+    expect((await lranges()) - before).toBe(4); // 1,000 at a time, the last page short
+    await q.close();
+  });
+
+  it('lists waiting tasks across the list, the prioritized and the grouped ones, a page at a time', async () => {
+    const q = new Queue<string>('list-pages', { connection: redis.url });
+    await q.addBulk(['a', 'b'].map((data) => ({ data })));
+    await q.addBulk(['p1', 'p2', 'p3'].map((data, i) => ({ data, opts: { priority: 9 - i } })));
+    await q.addBulk(['g1', 'g2'].map((data, i) => ({ data, opts: { group: `g${i}` } })));
+    const page = async (offset: number, limit: number) => (await q.listTasks('waiting', { offset, limit })).map((t) => t.data);
+    expect(await page(0, 10)).toEqual(['a', 'b', 'p1', 'p2', 'p3', 'g1', 'g2']);
+    expect(await page(1, 3)).toEqual(['b', 'p1', 'p2']);
+    expect(await page(3, 3)).toEqual(['p2', 'p3', 'g1']);
+    expect(await page(5, 3)).toEqual(['g1', 'g2']);
+    expect(await page(7, 3)).toEqual([]);
+    await q.close();
+  });
+
+  it('a grouped task id without a record does not hold a place among the candidates', async () => {
+    const q = new Queue<string>('ghost-group', { connection: redis.url });
+    await q.configure({ groupMaxActive: 1 });
+    await q.client.zadd(q.keys.groups, 0, '777');
+    await q.add('real', { group: 'g' });
+    const ran: string[] = [];
+    const w = new Worker<string>('ghost-group', (t) => void ran.push(t.data), { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    await waitFor(() => ran.includes('real'), 5000, 'ran');
+    await w.close();
+    expect(await q.client.zscore(q.keys.groups, '777')).toBeNull();
     await q.close();
   });
 });

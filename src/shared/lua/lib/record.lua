@@ -284,10 +284,16 @@ local function rt_take_groups(Q, count, cfg, now)
     local active, used = {}, {}
     local vt
     local rateHeld = false
+    local ghosts
     for i = 1, #cids do
       if #ids >= count then break end
       local e = recs[i]
-      if e then
+      if not e then
+        -- An id without a record (left by an older redtask's delete) would hold a place among
+        -- the candidates for ever: drop it.
+        ghosts = ghosts or {}
+        ghosts[#ghosts + 1] = cids[i]
+      else
         local g = rt_group(e)
         if capActive and active[g] == nil then active[g] = tonumber(redis.call('HGET', Q.gactive, g) or '0') end
         if capRate and used[g] == nil then used[g] = tonumber(redis.call('HGET', Q.grate, g .. ':' .. win) or '0') end
@@ -304,6 +310,7 @@ local function rt_take_groups(Q, count, cfg, now)
         end
       end
     end
+    if ghosts then redis.call('ZREM', Q.groups, unpack(ghosts)) end
     if rateHeld then redis.call('ZADD', Q.marker, 'LT', (win + 1) * cfg.groupRateWindow, 'd') end
     if #ids == 0 then return out end
     redis.call('ZREM', Q.groups, unpack(ids))
