@@ -4,6 +4,8 @@
  */
 export { Queue, listQueues, DEFAULT_MAX_PAYLOAD } from './shared/queue.js';
 export type { AddOptions, AttemptError, ConnectionOptions, QueueCounts, QueueSettings, TaskInfo, TaskState, WorkerInfo } from './shared/queue.js';
+export { Waiter } from './shared/waiter.js';
+export type { TaskOutcome } from './shared/waiter.js';
 export { Worker, UnrecoverableError, TaskAbortedError } from './shared/worker.js';
 export type { Handler, HandlerContext, Task, WorkerEvents, WorkerOptions } from './shared/worker.js';
 export { parseBackoff, backoffDelay, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF } from './shared/record.js';

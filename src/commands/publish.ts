@@ -5,6 +5,7 @@ import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
+import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
 import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram } from './common.js';
 import { History, historyPath, Progress, promptHelp } from './prompt.js';
@@ -75,6 +76,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     validateQueueName(opts.queue);
     const { client } = await connectOnce(opts.redis, io.env, 'redtask:publish');
     const queue = new Queue(opts.queue, { connection: client });
+    let waiter: Waiter | undefined;
     const print = (ids: string[]) => {
       for (const id of ids) io.stdout.write(opts.json ? `${JSON.stringify({ id, queue: queue.name })}\n` : `${id}\n`);
     };
@@ -84,18 +86,23 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         return await publishSchedule(io, queue, sched, schedData, task, Boolean(opts.json));
       }
       const args = program.args;
+      // Subscribed before the first task goes out, so that no outcome is missed (the prompt
+      // prints ids and does not wait).
+      const prompt = args.length === 0 && io.stdin.isTTY;
+      waiter = opts.wait && !prompt ? await queue.waiter() : undefined;
       const waited: string[] = [];
       const out = opts.wait ? (ids: string[]) => waited.push(...ids) : print;
       if (args.length > 0) {
         const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
         out(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
-      } else if (io.stdin.isTTY) {
+      } else if (prompt) {
         return await interactive(io, queue, addOpts, toData, print, Boolean(opts.dataJson));
       } else {
         await piped(io, queue, addOpts, toData, out);
       }
-      return opts.wait ? await waitAll(io, queue, waited, opts) : ExitCode.ok;
+      return waiter ? await waitAll(io, waiter, queue.name, waited, opts) : ExitCode.ok;
     } finally {
+      waiter?.close();
       client.disconnect();
     }
   });
@@ -105,7 +112,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
  * --wait: waits for each task to end (a spinner on a terminal), prints each result on stdout,
  * and exits 0 when all completed, 1 otherwise.
  */
-async function waitAll(io: Io, queue: Queue, ids: string[], opts: PublishOptions): Promise<number> {
+async function waitAll(io: Io, waiter: Waiter, queueName: string, ids: string[], opts: PublishOptions): Promise<number> {
   const c = colorFor(io.stderr, io.env);
   // A spinner on a terminal only; in a pipe it would be noise on stderr.
   // (A pseudo-terminal without a size, columns 0, makes ora redraw without end: no spinner there.)
@@ -115,23 +122,23 @@ async function waitAll(io: Io, queue: Queue, ids: string[], opts: PublishOptions
   let code: number = ExitCode.ok;
   try {
     for (const id of ids) {
-      spinner.start(`waiting for ${queue.name}#${id}`);
+      spinner.start(`waiting for ${queueName}#${id}`);
       const timeoutMs = until === undefined ? undefined : Math.max(0, until - Date.now());
-      const t = await queue.waitFor(id, { timeoutMs });
+      const t = await waiter.wait(id, { timeoutMs });
       spinner.stop();
       if (!t) {
-        io.stderr.write(`${c.red(`${queue.name}#${id} is unknown (or no longer retained)`)}\n`);
+        io.stderr.write(`${c.red(`${queueName}#${id} is unknown (or no longer retained)`)}\n`);
         code = ExitCode.failed;
       } else if (t.state === 'completed') {
-        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queue.name, state: t.state, result: t.result ?? null })}\n`);
+        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queueName, state: t.state, result: t.result ?? null })}\n`);
         else {
           const text = typeof t.result === 'string' ? t.result : JSON.stringify(t.result ?? null);
           io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
         }
       } else {
-        const last = t.errors.at(-1)?.error;
-        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queue.name, state: t.state, error: last ?? null })}\n`);
-        io.stderr.write(`${c.red(`${queue.name}#${id} ${t.state === 'dead' ? `failed after ${t.errors.length} attempt(s)` : t.state}${last ? `: ${last}` : ''}`)}\n`);
+        const last = t.error;
+        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queueName, state: t.state, error: last ?? null })}\n`);
+        io.stderr.write(`${c.red(`${queueName}#${id} ${t.state === 'dead' ? `failed after ${t.attempts ?? '?'} attempt(s)` : t.state}${last ? `: ${last}` : ''}`)}\n`);
         code = ExitCode.failed;
       }
     }

@@ -4,6 +4,7 @@ import { eventsChannel, LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type Queu
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
+import { Waiter, Wakeup } from './waiter.js';
 import {
   deleteSchedule,
   getSchedules,
@@ -367,15 +368,22 @@ export class Queue<T = unknown> {
     });
   }
 
-  /** Age (ms) of the oldest waiting task, or null when none waits. */
+  /**
+   * Age (ms) of the oldest waiting task, or null when none waits. It looks at the oldest plain
+   * task, the next prioritized one, the oldest task of the lowest priority (where starved tasks
+   * wait) and the next grouped one (each group gets a turn per round, so a group's first task is
+   * never more than a round behind), not at every waiting task: O(1) at any queue length.
+   */
   async oldestWaitingAge(now = Date.now()): Promise<number | null> {
     const k = this.keys;
-    const [tail, prio, groups] = await Promise.all([
+    const [tail, prioFirst, prioLast, groups] = await Promise.all([
       this.client.lindex(k.wait, -1),
       this.client.zrange(k.prio, 0, 0),
+      this.client.zrange(k.prio, -1, -1),
       this.client.zrange(k.groups, 0, 0),
     ]);
-    const records = [tail, ...(await Promise.all([...prio, ...groups].map((id) => this.client.hget(k.data, id))))];
+    const ids = [...new Set([...prioFirst, ...prioLast, ...groups])];
+    const records = [tail, ...(await Promise.all(ids.map((id) => this.client.hget(k.data, id))))];
     let oldest = Infinity;
     for (const e of records) {
       const ts = e ? Number(e.split('|', 4)[3]) : NaN;
@@ -388,37 +396,42 @@ export class Queue<T = unknown> {
    * Resolves when the task has ended: completed, dead or cancelled (a retry is not an end).
    * Listens on the queue's events channel (tasks published with `notify` are announced there)
    * and also looks every `checkEveryMs`, so a missed announcement only delays the answer.
-   * Resolves to null when the task is unknown (or no longer retained), and throws
-   * WaitTimeoutError after `timeoutMs`.
+   * Resolves to null when the task is unknown (or no longer retained: a publisher that needs the
+   * outcome of a task whose record may be gone by then opens a `waiter()` before publishing), and
+   * throws WaitTimeoutError after `timeoutMs`.
    */
   async waitFor(id: string, opts: { timeoutMs?: number; checkEveryMs?: number } = {}): Promise<TaskInfo<T> | null> {
     const sub = this.client.duplicate({ lazyConnect: true });
     sub.on('error', () => undefined);
-    let wake: (() => void) | undefined;
+    const wakeup = new Wakeup();
     sub.on('message', (_channel: string, message: string) => {
-      if (message.startsWith(`${id} `)) wake?.();
+      if (message.startsWith(`${id} `)) wakeup.ring();
     });
     const until = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
     try {
       await sub.connect();
       await sub.subscribe(eventsChannel(this.name));
       for (;;) {
+        wakeup.arm();
         const t = await this.getTask(id);
         if (!t) return null;
         if (t.state === 'completed' || t.state === 'dead' || t.state === 'cancelled') return t;
         const left = until - Date.now();
         if (left <= 0) throw new WaitTimeoutError(`task ${this.name}#${id} is still ${t.state} after waiting ${opts.timeoutMs} ms`);
-        await new Promise<void>((r) => {
-          const timer = setTimeout(r, Math.min(left, opts.checkEveryMs ?? 2000));
-          wake = () => {
-            clearTimeout(timer);
-            r();
-          };
-        });
+        await wakeup.sleep(Math.min(left, opts.checkEveryMs ?? 2000));
       }
     } finally {
       sub.disconnect();
     }
+  }
+
+  /**
+   * Opens a Waiter: subscribed to this queue's announcements from now on, it gives the outcome of
+   * tasks published with `notify` (their result or last error) even when the queue keeps nothing
+   * of them. Open it before publishing; close it when done.
+   */
+  waiter<R = unknown>(): Promise<Waiter<R>> {
+    return Waiter.open<R>(this);
   }
 
   /**

@@ -349,6 +349,22 @@ describe('--wait (end to end)', () => {
   });
 });
 
+describe('--wait with nothing kept (end to end)', () => {
+  it('prints every result of a piped batch in order, though the queue keeps none and the tasks end before it asks', async () => {
+    const cfg = await runCli('task-monitor', ['config', 'wait-many', '--keep-completed', '0', '--redis', redis.url]);
+    expect(cfg.code, cfg.stderr).toBe(0);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'wait-many', '--exec', '-c', '8']);
+    workers.push(w);
+    const lines = Array.from({ length: 300 }, (_, i) => `echo r${i}`).join('\n');
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'wait-many', '--wait'], { input: `${lines}\n`, timeoutMs: 60_000 });
+    expect(pub.code, pub.stderr).toBe(0);
+    expect(pub.stdout).toBe(Array.from({ length: 300 }, (_, i) => `r${i}\n`).join(''));
+    expect(pub.stderr).toBe('');
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+});
+
 describe('worker logs (end to end)', () => {
   it('--json logs one JSON object per event; --quiet drops the per-task lines but keeps the summary', async () => {
     await runCli('task-publish', ['--redis', redis.url, '-q', 'logs-json', 'echo a', 'exit 4']);

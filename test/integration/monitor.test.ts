@@ -39,6 +39,18 @@ describe('monitor snapshot', () => {
     await q.close();
   });
 
+  it('the oldest waiting task counts a starved low-priority one, not just the next to run', async () => {
+    const q = new Queue<string>('mon-starved', { connection: redis.url });
+    const low = await q.add('low', { priority: 1 });
+    await sleep(50);
+    await q.add('mid', { priority: 5 });
+    await q.add('high', { priority: 9 });
+    const lowAt = (await q.getTask(low))!.publishedAt;
+    const now = Date.now();
+    expect(await q.oldestWaitingAge(now)).toBe(now - lowAt);
+    await q.close();
+  });
+
   it('counts the completed and dead-lettered tasks per second, and a closing worker sends its last counts', async () => {
     const q = new Queue<number>('mon-outcomes', { connection: redis.url });
     await q.addBulk(Array.from({ length: 30 }, (_, i) => ({ data: i, opts: { attempts: 1 } })));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, WaitTimeoutError, Worker } from '../../src/index.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors } from '../helpers/util.js';
 
 let redis: TestRedis;
@@ -48,6 +48,39 @@ describe('waitFor', () => {
     expect(await q.waitFor('424242')).toBeNull();
     const stuck = await q.add('no worker');
     await expect(q.waitFor(stuck, { timeoutMs: 200 })).rejects.toBeInstanceOf(WaitTimeoutError);
+    await q.close();
+  });
+
+  it('a waiter opened before publishing gets results and last errors the queue does not keep', async () => {
+    const q = new Queue<number>('wait-nokeep', { connection: redis.url });
+    await q.configure({ keepCompleted: 0, keepDead: 0 });
+    const waiter = await q.waiter<number>();
+    const ids = await q.addBulk([1, 2, 3, -1].map((data) => ({ data, opts: { notify: true, attempts: 2, backoff: 'fixed:10ms' as const } })));
+    const w = new Worker<number>('wait-nokeep', (t) => {
+      if (t.data < 0) throw new Error(`negative ${t.data}`);
+      return t.data * 10;
+    }, { connection: redis.url, concurrency: 4 });
+    collectErrors(w);
+    await w.start();
+    // Every task has ended and nothing of it is kept before anyone asks.
+    await waitFor(async () => { const c = await q.counts(); return c.failed === 1 && c.completed === 3; }, 5000, 'all ended');
+    expect(await q.getTask(ids[0]!)).toBeNull();
+    expect(await q.waitFor(ids[0]!)).toBeNull();
+    const outcomes = [];
+    for (const id of ids) outcomes.push(await waiter.wait(id, { checkEveryMs: 60_000 }));
+    expect(outcomes).toEqual([
+      { id: ids[0], queue: 'wait-nokeep', state: 'completed', result: 10 },
+      { id: ids[1], queue: 'wait-nokeep', state: 'completed', result: 20 },
+      { id: ids[2], queue: 'wait-nokeep', state: 'completed', result: 30 },
+      { id: ids[3], queue: 'wait-nokeep', state: 'dead', error: 'negative -1', attempts: 2 },
+    ]);
+    // A task without an announcement is looked up: kept ones resolve, gone ones are null.
+    await q.configure({ keepCompleted: 10 });
+    const plain = await q.add(5);
+    expect(await waiter.wait(plain, { checkEveryMs: 50 })).toEqual({ id: plain, queue: 'wait-nokeep', state: 'completed', result: 50 });
+    expect(await waiter.wait('424242')).toBeNull();
+    await w.close();
+    waiter.close();
     await q.close();
   });
 });

@@ -97,7 +97,9 @@ if total > 0 then
       local e = (flags ~= 'c' or keepC > 0) and string.sub(cur, #token + 2) or ''
       if #flags > 1 and string.find(flags, 'g', 2, true) then rt_group_done(Q, e) end
       if #flags > 1 and string.find(flags, 'n', 2, true) then
-        rt_notify(Q.meta, id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting')
+        -- The result or the last error goes with an end: a waiting publisher gets it even when
+        -- nothing of the task is kept.
+        rt_notify(Q.meta, id, e, kind == 'c' and 'completed' or kind == 'd' and 'dead' or kind == 'r' and 'retrying' or 'waiting', (kind == 'c' or kind == 'd') and value or nil)
       end
       if kind == 'c' then
         completed = completed + 1

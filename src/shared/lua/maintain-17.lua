@@ -36,11 +36,12 @@ for _, member in ipairs(expired) do
     local owner = string.match(token, '^([^.]*)') or ''
     e = rt_bump(e, id, made)
     local attempt = tonumber(made) + 1
-    rt_append_error(KEYS[9], id, '{"attempt":' .. attempt .. ',"at":' .. now ..
-      ',"error":"lease expired: worker ' .. owner .. ' stopped renewing it","worker":"' .. owner .. '"}')
+    local failure = '{"attempt":' .. attempt .. ',"at":' .. now ..
+      ',"error":"lease expired: worker ' .. owner .. ' stopped renewing it","worker":"' .. owner .. '"}'
+    rt_append_error(KEYS[9], id, failure)
     if attempt >= tonumber(max) then
       died = died + 1
-      rt_notify(KEYS[8], id, e, 'dead')
+      rt_notify(KEYS[8], id, e, 'dead', failure)
       redis.call('HSET', KEYS[6], id, e)
       redis.call('ZADD', KEYS[7], now, id)
     else
