@@ -121,6 +121,20 @@ describe('inspect and retry', () => {
     await q.close();
   });
 
+  it('fsck leaves alone a task that an older redtask worker runs under a bare-id lease', async () => {
+    const q = new Queue<string>('fsck-old', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const id = await q.add('old');
+    const rec = (await c.lrange(k.wait, -1, -1))[0]!;
+    const until = Date.now() + 60_000;
+    await c.multi().rpop(k.wait).hset(k.active, id, `old.1|${rec}`).zadd(k.lease, until, id).exec();
+    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0, schedules: 0 });
+    expect(Number(await c.zscore(k.lease, id))).toBe(until);
+    expect(await c.zscore(k.lease, `${id}|old.1`)).toBeNull();
+    await q.close();
+  });
+
   it('delete removes a task that is not running; purge empties a state', async () => {
     const q = new Queue<string>('purge', { connection: redis.url });
     const ids = await q.addBulk(['a', 'b', 'c'].map((data) => ({ data })));
