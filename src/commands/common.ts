@@ -2,7 +2,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import { errorMessage, ExitCode, exitCodeFor, RedtaskError, UsageError } from '../shared/errors.js';
-import { parseDuration } from '../shared/duration.js';
+import { MAX_TIMER_MS, parseDuration } from '../shared/duration.js';
 import { createRedis, ensureConnected, resolveRedisUrl, validateRedisUrl } from '../shared/redis.js';
 import { VERSION } from '../shared/version.js';
 
@@ -52,6 +52,18 @@ export function intInRange(min: number, max: number) {
       throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
     }
     return Number(value);
+  };
+}
+
+/**
+ * A duration that a timer waits for (a timeout, an interval): from `min` ms up to MAX_TIMER_MS
+ * (about 24.8 days), the longest a Node timer can wait.
+ */
+export function timerArg(min: number): (value: string) => number {
+  return (value: string): number => {
+    const ms = durationArg(value);
+    if (ms < min || ms > MAX_TIMER_MS) throw new InvalidArgumentError(`expected a duration from ${min}ms to 24d.`);
+    return ms;
   };
 }
 

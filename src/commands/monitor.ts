@@ -6,7 +6,7 @@ import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName, WAIT_BUCKETS } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
-import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { addScheduleCommands } from './schedules.js';
 import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
 
@@ -97,7 +97,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       // Options after a subcommand belong to it (show --json is not the live view's --json).
       .enablePositionalOptions()
       .option('-q, --queue <name>', 'show only this queue (repeatable)', collect)
-      .option('-i, --interval <duration>', 'refresh interval', durationArg, 1000)
+      .option('-i, --interval <duration>', 'refresh interval', timerArg(50), 1000)
       .option('--once', 'print one snapshot and exit')
       .option('--json', 'print JSON: {"time","queues":[{"name","waiting","active","delayed","completed","failed",...}],"workers":[...]}')
       .action(() => {

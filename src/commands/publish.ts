@@ -7,7 +7,7 @@ import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
 import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
-import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram } from './common.js';
+import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram, timerArg } from './common.js';
 import { History, historyPath, Progress, promptHelp } from './prompt.js';
 
 interface PublishOptions {
@@ -43,7 +43,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('-b, --backoff <spec>', 'delay between attempts: exponential[:base[:max]] or fixed:<delay> (default exponential:1s:1h)')
       .option('-d, --delay <duration>', 'run no earlier than this from now, e.g. 90s, 5m', durationArg)
       .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
-      .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', durationArg)
+      .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', timerArg(1))
       .option('-p, --priority <n>', 'from -100 to 100 (default 0): higher runs first, FIFO within a priority', intInRange(-100, 100))
       .option('-g, --group <name>', 'fair group (e.g. a tenant): groups are served round robin, so a flood in one cannot starve the others')
       .option('-k, --key <key>', 'idempotency key: publishing again with it (within --key-window) creates no second task and prints the first one\'s id')

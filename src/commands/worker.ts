@@ -5,7 +5,7 @@ import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
 import { VERSION } from '../shared/version.js';
 import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker.js';
-import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram } from './common.js';
+import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { execTask } from './exec.js';
 
 interface WorkerCliOptions {
@@ -63,14 +63,14 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('-c, --concurrency <n>', 'tasks run at once', intArg(1, 10_000), 1)
       .option('--exec', 'run each task as a shell command: /bin/sh -c <payload>')
       .option('--handlers <module>', 'JavaScript module exporting handler functions by task name')
-      .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', durationArg, 30_000)
+      .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', timerArg(0), 30_000)
       .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', durationArg, 5000)
-      .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', durationArg)
+      .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', timerArg(1))
       .option('--cwd <dir>', 'working directory for --exec commands')
       .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024)
       .option('--json', 'log one JSON object per event on stderr (for log shippers)')
       .option('--quiet', 'no line per task: only warnings, errors and the summary')
-      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', durationArg, 60_000);
+      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg(100), 60_000);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');

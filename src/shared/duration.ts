@@ -1,5 +1,8 @@
 import { UsageError } from './errors.js';
 
+/** The longest delay a Node timer takes (about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses "250ms", "30s", "5m", "2h", "1d", "1500" (ms) into milliseconds. */

@@ -5,6 +5,7 @@ import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff,
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
 import { Waiter, Wakeup } from './waiter.js';
+import { MAX_TIMER_MS } from './duration.js';
 import {
   deleteSchedule,
   getSchedules,
@@ -223,12 +224,12 @@ export class Queue<T = unknown> {
     let runAt = 0;
     if (opts.runAt !== undefined) runAt = typeof opts.runAt === 'number' ? opts.runAt : opts.runAt.getTime();
     if (opts.delay !== undefined) {
-      if (!(opts.delay >= 0)) throw new UsageError(`invalid delay ${opts.delay}: use a number of ms >= 0`);
+      if (!(opts.delay >= 0 && Number.isFinite(opts.delay))) throw new UsageError(`invalid delay ${opts.delay}: use a number of ms >= 0`);
       runAt = now + opts.delay;
     }
-    if (Number.isNaN(runAt)) throw new UsageError('invalid run-at time');
-    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
-      throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
+    if (!Number.isFinite(runAt)) throw new UsageError('invalid run-at time');
+    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0 && opts.timeout <= MAX_TIMER_MS)) {
+      throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
     }
     const priority = opts.priority ?? 0;
     if (!Number.isInteger(priority) || priority < -100 || priority > 100) {

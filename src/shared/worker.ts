@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
-import { formatDuration } from './duration.js';
+import { formatDuration, MAX_TIMER_MS } from './duration.js';
 import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
@@ -164,8 +164,8 @@ function abortRun<T>(run: Running<T>, reason: TaskAbortedError): void {
 }
 
 /** A settlement's kind with the flags that spare the script work it need not do. */
-function flags<T>(kind: string, run: Running<T>, rec: TaskRecord<T>): string {
-  return kind + (run.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '') + (rec.opts.w ? 'n' : '') + (rec.opts.g ? 'g' : '');
+function flags<T>(kind: string, run: Running<T> | undefined, rec: TaskRecord<T>): string {
+  return kind + (run?.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '') + (rec.opts.w ? 'n' : '') + (rec.opts.g ? 'g' : '');
 }
 
 function sleep(ms: number): Promise<void> {
@@ -246,6 +246,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
     this.defaultTimeoutMs = opts.defaultTimeoutMs;
     this.timeoutGraceMs = opts.timeoutGraceMs ?? 10_000;
+    // Timers wait at most MAX_TIMER_MS; a longer one would fire at once.
+    if (this.defaultTimeoutMs !== undefined && !(Number.isInteger(this.defaultTimeoutMs) && this.defaultTimeoutMs > 0 && this.defaultTimeoutMs <= MAX_TIMER_MS)) {
+      throw new Error(`invalid defaultTimeoutMs ${this.defaultTimeoutMs}: from 1 to ${MAX_TIMER_MS} ms`);
+    }
+    if (!(this.timeoutGraceMs >= 0 && this.timeoutGraceMs <= MAX_TIMER_MS)) throw new Error(`invalid timeoutGraceMs ${this.timeoutGraceMs}: from 0 to ${MAX_TIMER_MS} ms`);
     // Calls in flight: one per two slots, at least two and at most five. At c=10, interleaved
     // A/Bs gave 76k tasks/s with two lanes, 94k with three, 110k with four and 111k with five,
     // for 6.8, 7.0, 7.1 and 7.4 µs of Redis CPU per task (docs/BENCHMARKS.md).
@@ -262,6 +267,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       resendUnanswered: false,
     });
     registerScripts(this.client);
+    this.client.on('ready', () => this.kick());
     // One listener for all the calls in flight (see untilClosed).
     this.client.on('close', () => {
       const waiting = [...this.onClose];
@@ -353,7 +359,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    */
   private kick(): void {
     if (this.stopped) return;
-    while (this.inflight < this.lanes) {
+    // A call made while Redis is away would wait in the client's queue and go out later with the
+    // time it was made: leases that expire before they begin. The 'ready' listener kicks again.
+    while (this.inflight < this.lanes && this.client.status === 'ready') {
       const call = this.nextCall();
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
@@ -414,7 +422,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         // Fewer than asked: the queue is empty for now, unless a wake-up came in meanwhile.
         if (records.length < want && wakes === this.wakes) this.empty.add(queue);
         else if (want > 0) this.empty.delete(queue);
-        for (const e of records) this.startTask(queue, e, token);
+        // Tasks that come back once close() began are not started: they go back to the queue
+        // with the next call (close() waits for it), as if the worker had never taken them.
+        for (const e of records) {
+          if (this.accepting) this.startTask(queue, e, token);
+          else this.handBack(queue, e, token);
+        }
         this.kick();
       },
       (err: unknown) => {
@@ -464,6 +477,19 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     });
   }
 
+  /** Gives a leased task that was never started back to the front of its queue. */
+  private handBack(queue: string, e: string, token: string): void {
+    let rec: TaskRecord<T>;
+    try {
+      rec = decodeRecord<T>(e);
+    } catch {
+      // An unreadable record is dead-lettered, as when it is started.
+      this.startTask(queue, e, token);
+      return;
+    }
+    this.settle(queue, { id: rec.id, token, kind: flags('q', undefined, rec), value: '', at: 0 });
+  }
+
   private lostTask(queue: string, id: string): Task<T> {
     return { id, queue, name: '', data: undefined as T, attempt: 0, maxAttempts: 0, publishedAt: 0, priority: 0, group: '' };
   }
@@ -493,6 +519,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const now = Date.now();
     const run: Running<T> = { task, token, ctrl: undefined, abortReason: undefined, startedAt: now, leaseUntil: now + this.leaseMs, progress: false, released: false, finished: false, timer: undefined, rec };
     const key = `${queue}\0${rec.id}`;
+    // Leased again while a stale run of it still goes (its lease was lost): that run is told so.
+    const stale = this.running.get(key);
+    if (stale) abortRun(stale, new TaskAbortedError('lease-lost', `task ${rec.id}: lease lost, the task was leased again`));
     this.running.set(key, run);
     const counted = this.statsOf(queue, Math.floor(now / 1000));
     (counted.waits ??= new Array<number>(WAIT_BUCKETS.length).fill(0))[waitBucket(now - rec.publishedAt)]!++;
@@ -505,7 +534,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         abortRun(run, err);
         // A handler that does not stop is not waited for past the grace: the attempt fails.
         run.timer = setTimeout(() => this.onFail(key, run, rec, err), this.timeoutGraceMs);
-      }, timeout);
+      }, Math.min(timeout, MAX_TIMER_MS)); // (a record stored before the limit was checked)
     }
     // The handler runs now; a result that is not a promise settles without a trip through the
     // microtask queue.
@@ -664,14 +693,26 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.abortExpired();
       return;
     }
+    if (this.client.status !== 'ready') {
+      // Renewals sent later with this time would set deadlines that have passed (see kick).
+      this.abortExpired();
+      return;
+    }
     this.ticking = true;
     try {
       const now = Date.now();
       const pipe = this.client.pipeline();
+      // The run each renewal was sent for: a reply about a lease must not reach a newer run of
+      // the same task (re-leased to this worker under another token meanwhile).
+      const sent = new Map<string, Running<T>>();
       for (const queue of this.queues) {
         const k = this.keys.get(queue)!;
         const held: string[] = [];
-        for (const run of this.running.values()) if (run.task.queue === queue) held.push(run.task.id, run.token);
+        for (const [key, run] of this.running) {
+          if (run.task.queue !== queue) continue;
+          held.push(run.task.id, run.token);
+          sent.set(key, run);
+        }
         const info = JSON.stringify({
           id: this.id,
           host: hostname(),
@@ -693,17 +734,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         if (e1 || e2) throw e1 ?? e2;
         const [lost, cancelled] = ext as [string[], string[]];
         for (const id of lost) {
-          const run = this.running.get(`${queue}\0${id}`);
+          const run = sent.get(`${queue}\0${id}`);
           if (run) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
         }
         for (const id of cancelled) {
-          const run = this.running.get(`${queue}\0${id}`);
+          const run = sent.get(`${queue}\0${id}`);
           if (run && !run.abortReason) {
             abortRun(run, new TaskAbortedError('cancelled', `task ${id} was cancelled`));
             this.emit('cancelled', run.task);
           }
         }
-        for (const run of this.running.values()) if (run.task.queue === queue) run.leaseUntil = now + this.leaseMs;
+        for (const [key, run] of sent) if (run.task.queue === queue && this.running.get(key) === run) run.leaseUntil = now + this.leaseMs;
         const due = (m as number[])[3]!;
         if (due >= 0 && (nextDue < 0 || due < nextDue)) nextDue = due;
         if ((m as number[])[1]! > 0 || (m as number[])[0]! > 0) this.kick();
@@ -796,6 +837,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.dueTimer && this.dueAt <= at) return;
     clearTimeout(this.dueTimer);
     this.dueAt = at;
+    // A due time beyond what a timer can wait for wakes it early; the tick then sets it again.
     this.dueTimer = setTimeout(() => {
       this.dueTimer = undefined;
       // Something may be due now (a delayed task, the end of a rate-limit window): look again,
@@ -804,7 +846,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.empty.clear();
       this.kick();
       void this.tick();
-    }, Math.max(0, at - Date.now()) + 1);
+    }, Math.min(Math.max(0, at - Date.now()) + 1, MAX_TIMER_MS));
   }
 
   /**
@@ -834,10 +876,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: flags('q', run, run.rec), value: '', at: 0 });
       this.emit('released', run.task);
     }
-    // Flush every settlement before leaving; if Redis stays away, the leases bring the tasks back.
+    // Flush every settlement before leaving, for up to 5 s; if Redis stays away or keeps refusing
+    // the calls (out of memory, say), the leases bring the tasks back.
     const flushUntil = Date.now() + 5000;
     while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
-      if (this.client.status !== 'ready' && Date.now() > flushUntil) break;
+      if (Date.now() > flushUntil) break;
       this.kick();
       await sleep(5);
     }

@@ -565,6 +565,11 @@ describe('command-line contract', () => {
       ['task-worker', ['--concurrency', '0']],
       ['task-worker', ['--lease', 'soon']],
       ['task-monitor', ['--interval', 'often']],
+      ['task-monitor', ['--interval', '0']],
+      ['task-worker', ['--timeout', '0']],
+      ['task-worker', ['--timeout', '30d']],
+      ['task-worker', ['--summary-every', '0']],
+      ['task-publish', ['--timeout', '25d', 'x']],
       ['task-monitor', ['--redis', 'http://localhost', '--once']],
       ['task-publish', ['--no-such-option']],
     ];

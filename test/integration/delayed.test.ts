@@ -57,4 +57,35 @@ describe('delayed tasks', () => {
     expect(started.size).toBeLessThan(1001);
     await q.close();
   });
+
+  it('a task due in 30 days, beyond what a timer can wait for, does not make an idle worker spin', async () => {
+    const q = new Queue<string>('far', { connection: redis.url });
+    await q.add('next month', { delay: 30 * 86_400_000 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const w = new Worker<string>('far', () => undefined, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    await sleep(200);
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await q.client.info('commandstats'))?.[1] ?? 0);
+    const before = await calls();
+    await sleep(1000);
+    // About one maintenance call per second (the regular tick), not one per millisecond.
+    expect((await calls()) - before).toBeLessThan(10);
+    await w.close();
+    process.off('warning', onWarning);
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+    await q.close();
+  });
+
+  it('refuses a timeout a timer cannot wait for and a delay or run-at time that is not finite', async () => {
+    const q = new Queue<string>('bad-times', { connection: redis.url });
+    await expect(q.add('x', { timeout: 30 * 86_400_000 })).rejects.toThrow(/invalid timeout .*about 24.8 days/);
+    await expect(q.add('x', { delay: Infinity })).rejects.toThrow(/invalid delay/);
+    await expect(q.add('x', { runAt: Infinity })).rejects.toThrow(/invalid run-at time/);
+    expect(() => new Worker('bad-times', () => undefined, { connection: redis.url, defaultTimeoutMs: 30 * 86_400_000 })).toThrow(/invalid defaultTimeoutMs/);
+    expect((await q.counts()).waiting).toBe(0);
+    await q.close();
+  });
 });

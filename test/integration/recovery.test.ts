@@ -172,6 +172,36 @@ describe('fencing: a stale lease holder cannot settle', () => {
     await q.close();
   });
 
+  it('a lost-lease reply about a stale run does not reach the new run of the same task', async () => {
+    const q = new Queue('stale-reply', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const signals: AbortSignal[] = [];
+    const w = new Worker('stale-reply', async (_t, ctx) => {
+      signals.push(ctx.signal);
+      await aborted(ctx.signal);
+    }, { connection: redis.url, concurrency: 2, leaseMs: 30_000, schedules: false });
+    collectErrors(w);
+    await w.start();
+    const id = await q.add(null);
+    const cur = await waitFor(() => c.hget(k.active, id), 5000, 'task active');
+    await waitFor(() => signals.length === 1, 5000, 'first run');
+    // Another worker took the lease (as after a recovery); then, while this worker's renewal
+    // for the first run is on its way, the task is leased to this worker again under the thief's
+    // token (the one Redis now holds).
+    await steal(c, k, id, cur, 30_000);
+    const inner = w as unknown as { ticking: boolean; tick(): Promise<void>; startTask(q: string, e: string, token: string): void };
+    await waitFor(() => !inner.ticking, 5000, 'no renewal in flight');
+    const renewal = inner.tick();
+    inner.startTask('stale-reply', cur.slice(cur.indexOf('|') + 1), 'thief.1');
+    await renewal;
+    expect(signals).toHaveLength(2);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(signals[1]!.aborted).toBe(false);
+    await w.close(0);
+    await q.close();
+  });
+
   it('keeps renewing a re-reserved task while the stale run of it is still finishing on the same worker', async () => {
     const leaseMs = 600;
     const q = new Queue('zombie', { connection: redis.url });
@@ -410,6 +440,40 @@ describe('network partition', () => {
     await cutOff.close(100);
     expect(await q.counts()).toMatchObject({ completed: 1, recovered: 1, active: 0 });
     expect(await q.getResult(id)).toBe('done elsewhere');
+    await proxy.close();
+    await q.close();
+  });
+});
+
+describe('calls made while Redis is away', () => {
+  it('wait until Redis is back: tasks leased after an outage longer than the lease get deadlines ahead, not past ones', async () => {
+    const leaseMs = 300;
+    const proxy = await startProxy(redis.port);
+    const q = new Queue('outage-lease', { connection: redis.url });
+    // At each start: how far ahead the task leases end (a lease that ended already is taken
+    // for a dead worker's by any worker's maintenance, and the task runs twice).
+    const ahead: number[] = [];
+    const w = new Worker('outage-lease', async () => {
+      const leases = await q.client.zrange(q.keys.lease, 0, -1, 'WITHSCORES');
+      for (let i = 0; i < leases.length; i += 2) if (leases[i] !== LEASE_PIN) ahead.push(Number(leases[i + 1]) - Date.now());
+    }, { connection: proxy.url, leaseMs, schedules: false });
+    collectErrors(w);
+    await w.start();
+    await proxy.cut();
+    const inner = w as unknown as { client: { status: string }; empty: Set<string>; kick(): void };
+    await waitFor(() => inner.client.status !== 'ready', 5000, 'the worker to see the outage');
+    await q.addBulk([{ data: 'a' }, { data: 'b' }]);
+    // A wake-up during the outage (past any pause after a failed call).
+    await sleep(300);
+    inner.empty.clear();
+    inner.kick();
+    await sleep(leaseMs * 3);
+    await proxy.heal();
+    await waitFor(async () => (await q.counts()).completed === 2, 10_000, 'both completed');
+    expect(ahead.length).toBeGreaterThan(0);
+    expect(Math.min(...ahead)).toBeGreaterThan(0);
+    expect(await q.counts()).toMatchObject({ completed: 2, recovered: 0, failed: 0 });
+    await w.close();
     await proxy.close();
     await q.close();
   });

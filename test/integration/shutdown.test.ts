@@ -13,6 +13,50 @@ afterAll(async () => {
 });
 
 describe('graceful shutdown', () => {
+  it('close() ends although Redis, up, keeps refusing the call that settles the last task', { timeout: 20_000 }, async () => {
+    const q = new Queue<number>('close-refused', { connection: redis.url });
+    await q.add(1);
+    const release = deferred();
+    const started = deferred();
+    const w = new Worker<number>('close-refused', async () => {
+      started.resolve();
+      await release.promise;
+    }, { connection: redis.url, schedules: false });
+    const errors = collectErrors(w);
+    await w.start();
+    await started.promise;
+    await q.client.config('SET', 'maxmemory', '1');
+    try {
+      release.resolve();
+      await waitFor(() => errors.some((e) => /OOM/.test(e.message)), 5000, 'a refused call');
+      const t0 = Date.now();
+      await w.close(0);
+      expect(Date.now() - t0).toBeLessThan(8000);
+    } finally {
+      await q.client.config('SET', 'maxmemory', '0');
+    }
+    await q.close();
+  });
+
+  it('hands back, unstarted, the tasks that a call in flight when close() began brings', async () => {
+    const q = new Queue<number>('close-inflight', { connection: redis.url });
+    const ids = await q.addBulk(Array.from({ length: 3 }, (_, i) => ({ data: i, opts: { attempts: 1 } })));
+    const started: string[] = [];
+    const w = new Worker<number>('close-inflight', async (t) => {
+      started.push(t.id);
+      await sleep(300);
+    }, { connection: redis.url, concurrency: 3, schedules: false });
+    const errors = collectErrors(w);
+    await w.start(); // its first call, which leases the tasks, is in flight now
+    await w.close(10_000);
+    expect(started).toEqual([]);
+    expect(await q.counts()).toMatchObject({ waiting: 3, active: 0, completed: 0, failed: 0 });
+    for (const id of ids) expect((await q.getTask(id))!.made).toBe(0);
+    expect((await q.client.zrange(q.keys.lease, 0, -1)).filter((m) => m !== LEASE_PIN)).toEqual([]);
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
   it('lets running tasks finish within the grace and leaves unstarted ones waiting, uncounted', async () => {
     const q = new Queue<number>('grace', { connection: redis.url });
     const ids = await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ data: i })));
