@@ -22,6 +22,35 @@ export class CommandFailedError extends Error {
   }
 }
 
+/** The process groups of the commands running now, with what ends each (see stopAllCommands). */
+const live = new Map<number, { exited: Promise<void>; killGraceMs: number }>();
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Before the worker process exits: every command still running (an aborted one may be ignoring
+ * its SIGTERM) gets SIGTERM, and SIGKILL once its kill grace has passed, so none outlives the
+ * worker and runs beside the retry of its task. `now` kills them at once (a second signal).
+ */
+export async function stopAllCommands(now = false): Promise<void> {
+  const groups = [...live.entries()];
+  for (const [pid] of groups) signalGroup(pid, now ? 'SIGKILL' : 'SIGTERM');
+  if (now) return;
+  await Promise.all(
+    groups.map(([pid, { exited, killGraceMs }]) => {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => (timer = setTimeout(r, killGraceMs)));
+      return Promise.race([exited, grace.then(() => signalGroup(pid, 'SIGKILL'))]).finally(() => clearTimeout(timer));
+    }),
+  );
+}
+
 function tail(chunks: Buffer[], max: number): string {
   const all = Buffer.concat(chunks);
   return (all.length > max ? all.subarray(all.length - max) : all).toString('utf8');
@@ -67,12 +96,14 @@ export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}
     });
     let killTimer: NodeJS.Timeout | undefined;
     const kill = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {
-        // already gone
-      }
+      if (child.pid) signalGroup(child.pid, sig);
     };
+    const pid = child.pid;
+    if (pid) {
+      const killGraceMs = opts.killGraceMs ?? 5000;
+      live.set(pid, { exited: new Promise<void>((r) => child.once('close', () => r())), killGraceMs });
+      child.once('close', () => live.delete(pid));
+    }
     const onAbort = () => {
       kill('SIGTERM');
       killTimer = setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? 5000);

@@ -6,7 +6,7 @@ import { formatDuration } from '../shared/duration.js';
 import { VERSION } from '../shared/version.js';
 import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker.js';
 import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
-import { execTask } from './exec.js';
+import { execTask, stopAllCommands } from './exec.js';
 
 interface WorkerCliOptions {
   queue?: string[];
@@ -118,7 +118,9 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           'warn',
           { signal: sig, running: worker.active, graceMs: opts.grace },
         );
-        void worker.close(opts.grace).then(() => {
+        void worker.close(opts.grace).then(async () => {
+          // Commands that ignore the SIGTERM of the hand-back must not outlive the worker.
+          await stopAllCommands();
           stopSummary();
           log('stopped', 'worker.stopped');
           resolveStop();
@@ -128,6 +130,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
           signal: sig,
         });
         exitCode = ExitCode.interrupted;
+        void stopAllCommands(true);
         resolveStop();
       }
     };

@@ -349,6 +349,38 @@ describe('--wait (end to end)', () => {
   });
 });
 
+describe('--exec commands at shutdown (end to end)', () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const ignoring = (dir: string, name: string) => `trap '' TERM; echo $$ > ${join(dir, name)}; sleep 60`;
+
+  it('a command that ignores SIGTERM does not outlive the worker: SIGKILL after its grace, or at once on a second signal', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-stubborn-'));
+    for (const [name, signals] of [['one', 1], ['two', 2]] as const) {
+      await runCli('task-publish', ['--redis', redis.url, '-q', `stubborn-${name}`, ignoring(dir, name)]);
+      const w = startCli('task-worker', ['--redis', redis.url, '-q', `stubborn-${name}`, '--exec', '--grace', '100ms']);
+      workers.push(w);
+      const pidFile = join(dir, name);
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 10_000, 'the command to start');
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(alive(pid)).toBe(true);
+      w.child.kill('SIGTERM');
+      if (signals === 2) {
+        await waitFor(() => w.stderr().includes('stopping'), 5000, 'stopping');
+        w.child.kill('SIGTERM');
+      }
+      await w.exited;
+      await waitFor(() => !alive(pid), 2000, `command ${pid} gone`);
+    }
+  });
+});
+
 describe('--wait with nothing kept (end to end)', () => {
   it('prints every result of a piped batch in order, though the queue keeps none and the tasks end before it asks', async () => {
     const cfg = await runCli('task-monitor', ['config', 'wait-many', '--keep-completed', '0', '--redis', redis.url]);
