@@ -60,4 +60,17 @@ describe('idempotency keys', () => {
     expect((await q.counts()).waiting).toBe(2);
     await q.close();
   });
+
+  it('a key past its window counts as gone, also among more expired keys than one call cleans up', async () => {
+    const q = new Queue<string>('idem-expired', { connection: redis.url });
+    const first = await q.addBulk(Array.from({ length: 1500 }, (_, i) => ({ data: `t${i}`, opts: { key: `k${i}`, keyWindowMs: 100 } })));
+    await sleep(200);
+    // The first publish after the window cleans up 1,000 expired keys; k999 is not among them (equal scores sort by key).
+    const again = await q.add('t999 again', { key: 'k999', keyWindowMs: 100 });
+    expect(again).not.toBe(first[999]);
+    expect((await q.getTask(again))?.data).toBe('t999 again');
+    // And the new key counts from now.
+    expect(await q.add('t999 a third time', { key: 'k999' })).toBe(again);
+    await q.close();
+  });
 });

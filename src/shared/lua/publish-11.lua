@@ -73,6 +73,8 @@ if hasKeys then
         fresh = fresh - 1
       else
         local id = redis.call('HGET', KEYS[8], key)
+        -- Expired keys are cleaned up 1,000 per call above: one not reached yet still counts as gone.
+        if id and tonumber(redis.call('ZSCORE', KEYS[9], key) or '0') <= now then id = nil end
         if id then
           reuse[i] = id
           fresh = fresh - 1
