@@ -6,6 +6,7 @@ import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName, WAIT_BUCKETS } from '../shared/keys.js';
 import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
 import { redactUrl } from '../shared/redis.js';
+import { Wakeup } from '../shared/waiter.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { addScheduleCommands } from './schedules.js';
 import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
@@ -379,20 +380,18 @@ async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter):
       return ExitCode.ok;
     }
     let stop = false;
-    let wake: (() => void) | undefined;
+    // A signal cuts the wait short, also one that came while the snapshot was being read.
+    const wakeup = new Wakeup();
     const onSig = () => {
       stop = true;
-      wake?.();
+      wakeup.ring();
     };
     signals.on('SIGINT', onSig);
     signals.on('SIGTERM', onSig);
     try {
       while (!stop) {
         show(await snapshot(client, url, opts.queue));
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, opts.interval);
-        });
+        await wakeup.sleep(opts.interval);
       }
     } finally {
       signals.off('SIGINT', onSig);

@@ -175,11 +175,14 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
       let data: unknown;
       try {
         data = toData(line, `line ${lineNo}`);
+        // Checked here, not when its batch goes: the lines before it must go out.
+        queue.payloadJson(data);
       } catch (err) {
         // The lines before the bad one are sent (their ids printed); the message says where it stopped.
         await flush();
         const before = lineNo > 2 ? `lines 1-${lineNo - 1} were queued, ` : lineNo === 2 ? 'line 1 was queued, ' : '';
-        throw new UsageError(`${errorMessage(err)}; ${before}nothing from line ${lineNo} on`);
+        const what = errorMessage(err);
+        throw new UsageError(`${what.startsWith(`line ${lineNo}`) ? what : `line ${lineNo}: ${what}`}; ${before}nothing from line ${lineNo} on`);
       }
       batch.push(data);
       if (batch.length >= BATCH) await flush();

@@ -143,6 +143,8 @@ export interface WorkerInfo {
   startedAt: number;
   lastSeen: number;
   version: string;
+  /** Its lease (ms): it renews its tasks' leases, and reports, several times per lease. */
+  leaseMs?: number;
 }
 
 /** Tasks of one add call must fit in a payload this large (bytes of JSON), unless configured. */
@@ -211,11 +213,17 @@ export class Queue<T = unknown> {
     return ids;
   }
 
-  private encode(data: T, opts: AddOptions, now: number): Array<string | number> {
+  /** A task's payload as stored (JSON); throws a UsageError when it is over maxPayloadBytes. */
+  payloadJson(data: T): string {
     const json = JSON.stringify(data === undefined ? null : data);
     if (Buffer.byteLength(json) > this.maxPayloadBytes) {
       throw new UsageError(`payload of ${Buffer.byteLength(json)} bytes is larger than the limit of ${this.maxPayloadBytes} bytes`);
     }
+    return json;
+  }
+
+  private encode(data: T, opts: AddOptions, now: number): Array<string | number> {
+    const json = this.payloadJson(data);
     const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
     if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) {
       throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to 1000`);
@@ -714,8 +722,12 @@ export class Queue<T = unknown> {
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** Live workers of this queue (those that sent a heartbeat within their lease). */
-  async workers(): Promise<WorkerInfo[]> {
+  /**
+   * Live workers of this queue: those that sent a heartbeat within their lease (5 s for workers
+   * that do not say). A worker that died stays listed in Redis until another worker's
+   * maintenance forgets it; it is not live. An entry that cannot be read is left out.
+   */
+  async workers(now = Date.now()): Promise<WorkerInfo[]> {
     const [seen, info] = await Promise.all([
       this.client.zrange(this.keys.workers, 0, -1, 'WITHSCORES'),
       this.client.hgetall(this.keys.winfo),
@@ -725,7 +737,14 @@ export class Queue<T = unknown> {
       const id = seen[i]!;
       const raw = info[id];
       if (!raw) continue;
-      out.push({ ...(JSON.parse(raw) as Omit<WorkerInfo, 'lastSeen'>), lastSeen: Number(seen[i + 1]) });
+      let w: WorkerInfo;
+      try {
+        w = { ...(JSON.parse(raw) as Omit<WorkerInfo, 'lastSeen'>), lastSeen: Number(seen[i + 1]) };
+      } catch {
+        continue;
+      }
+      if (!Array.isArray(w.queues) || now - w.lastSeen > (w.leaseMs ?? 5000)) continue;
+      out.push(w);
     }
     return out;
   }

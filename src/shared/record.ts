@@ -30,7 +30,7 @@ export interface StoredOpts {
   t?: number;
   /** priority (-100..100; absent: 0) */
   p?: number;
-  /** schedule that published the task (set by fire-16.lua) */
+  /** schedule that published the task (set by fire-17.lua) */
   sn?: string;
   /** due time (ms) of that schedule's fire */
   sd?: number;

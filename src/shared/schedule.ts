@@ -11,7 +11,7 @@ import { runScript, scriptKeys } from './scripts.js';
  * Recurring tasks. A schedule is a definition in Redis (cron expression or fixed interval, the
  * task to publish, policies); its due times are computed from the definition by whichever
  * worker looks, never chained from one fire to the next, so a lost "next fire" entry or a full
- * restart cannot stop it. The fire script (fire-16.lua) handles each due time once: it accepts
+ * restart cannot stop it. The fire script (fire-17.lua) handles each due time once: it accepts
  * a due time only if it is later than the last one handled.
  */
 
@@ -181,21 +181,50 @@ export class Timing {
     }
   }
 
-  /** The last due time at or before t, or null when there is none. */
+  /**
+   * The last due time at or before t, or null when there is none. The due times are the ones
+   * `nextAfter` steps through; cron-parser's prev() finds a starting point fast but skips a time
+   * that falls in a daylight-saving gap, which next() moves to just after the gap (2:30 on the
+   * night clocks go from 2:00 to 3:00 is due at 3:30): a few next() steps from there catch it.
+   */
   latestAtOrBefore(t: number): number | null {
     const { every, anchor } = this.spec;
     if (every !== undefined) {
       const k = Math.floor((t - anchor) / every);
       return k >= 1 ? anchor + k * every : null;
     }
+    let found: number | null;
     try {
-      return this.cron(t + 1).prev().getTime();
+      found = this.cron(t + 1).prev().getTime();
     } catch {
-      return null;
+      found = null;
     }
+    return this.walk(found ?? t - 400 * 86_400_000, t, 1)[0] ?? found;
   }
 
-  /** The due times in (lo, hi], ascending; when there are more than max, the latest max of them. */
+  /**
+   * Steps with nextAfter from `from` (exclusive) through `to` (inclusive), keeping the last `max`
+   * due times, ascending (at most MAX_WALK steps).
+   */
+  private walk(from: number, to: number, max: number): number[] {
+    const out: number[] = [];
+    let cur = from;
+    for (let i = 0; i < MAX_WALK; i++) {
+      const n = this.nextAfter(cur);
+      if (n === null || n > to) break;
+      out.push(n);
+      if (out.length > max) out.shift();
+      cur = n;
+    }
+    return out;
+  }
+
+  /**
+   * The due times in (lo, hi], ascending; when there are more than max, the latest max of them.
+   * For cron, prev() finds where to start and next() steps from there (see latestAtOrBefore), so
+   * that a time in a daylight-saving gap is in and the repeated hour of a fall-back night counts
+   * once, as when the schedule runs on time.
+   */
   between(lo: number, hi: number, max: number): number[] {
     const out: number[] = [];
     const { every, anchor } = this.spec;
@@ -205,19 +234,27 @@ export class Timing {
       for (let k = kLo; k <= kHi; k++) out.push(anchor + k * every);
       return out;
     }
+    // Start at a due time that prev() finds at or before lo (or max back): next() steps through a
+    // gap's moved time only from a due time before it.
+    let start = lo;
     try {
       const it = this.cron(hi + 1);
-      while (out.length < max) {
+      for (let i = 0; ; i++) {
         const d = it.prev().getTime();
-        if (d <= lo) break;
-        out.push(d);
+        if (d <= lo || i === max) {
+          start = d;
+          break;
+        }
       }
     } catch {
-      // No earlier date: what was found is all there is.
+      // No earlier date: start at lo.
     }
-    return out.reverse();
+    return this.walk(start, hi, max).filter((d) => d > lo);
   }
 }
+
+/** Most nextAfter steps one walk takes (a bound for pathological expressions). */
+const MAX_WALK = 10_000;
 
 export interface FirePlan {
   /** Due times to fire, ascending. */
@@ -237,8 +274,11 @@ export function planFires(timing: Timing, base: number, now: number, catchUp: Ca
     const fire = timing.between(Math.max(base, now - Math.max(windowMs, ON_TIME_MS)), now, MAX_CATCH_UP);
     return fire.length > 0 ? { fire } : { fire: [], skip: latest };
   }
-  const limit = catchUp === 'latest' ? Math.max(windowMs, ON_TIME_MS) : ON_TIME_MS;
-  return now - latest <= limit ? { fire: [latest] } : { fire: [], skip: latest };
+  // Every due time at most ON_TIME_MS late is on time (a pass that came a little late, a short
+  // interval): each of them fires, under every policy.
+  const onTime = timing.between(Math.max(base, now - ON_TIME_MS - 1), now, MAX_CATCH_UP);
+  if (onTime.length > 0) return { fire: onTime };
+  return catchUp === 'latest' && now - latest <= windowMs ? { fire: [latest] } : { fire: [], skip: latest };
 }
 
 /** Field ranges of 5- and 6-field expressions, for the step check cron-parser leaves out. */
@@ -350,7 +390,7 @@ function newRev(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** The definition as JSON, with rev first (fire-16.lua and schedule-3.lua rely on it). */
+/** The definition as JSON, with rev first (fire-17.lua and schedule-3.lua rely on it). */
 function storeJson(def: StoredSchedule): string {
   const { rev, ...rest } = def;
   return JSON.stringify({ rev, ...rest });

@@ -183,7 +183,7 @@ export const scriptKeys = {
   ],
   fire: (k: QueueKeys) => [
     k.schedules, k.schedtask, k.schedstate, k.schednext, k.meta, k.wait, k.prio, k.data, k.marker, k.config,
-    k.active, k.delayed, k.completed, k.dead, k.cancelled, k.errors,
+    k.active, k.delayed, k.completed, k.dead, k.cancelled, k.errors, k.groups,
   ],
   schedule: (k: QueueKeys) => [k.schedules, k.schedtask, k.schednext],
 } as const;

@@ -722,6 +722,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
           running: this.running.size,
           startedAt: this.startedAt,
           version: VERSION,
+          leaseMs: this.leaseMs,
         });
         pipeScript(pipe, 'extend', scriptKeys.extend(k), [now, this.leaseMs, this.id, info, ...held]);
         pipeScript(pipe, 'maintain', scriptKeys.maintain(k), [now, 1000, this.leaseMs * 3]);

@@ -678,6 +678,17 @@ describe('command-line contract', () => {
     expect(out.stderr).toMatch(/larger than the limit/);
   });
 
+  it('an oversized line in a pipe: the lines before it are queued, its number is named, nothing after goes', async () => {
+    const lines = Array.from({ length: 1500 }, (_, i) => (i === 1199 ? 'y'.repeat(1024 * 1024 + 10) : `task ${i + 1}`));
+    const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'big-pipe'], { input: `${lines.join('\n')}\n` });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/line 1200: payload of \d+ bytes is larger than the limit .*; lines 1-1199 were queued, nothing from line 1200 on/);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1199);
+    const mon = await runCli('task-monitor', ['--redis', redis.url, '--once', '--json', '-q', 'big-pipe']);
+    expect(JSON.parse(mon.stdout).queues[0].waiting).toBe(1199);
+  });
+
   it('the interactive prompt enqueues each line until Ctrl-D (through a real pseudo-terminal)', async () => {
     // script(1) gives the program a pty as stdin/stdout, as a person's terminal would.
     const cmd = `${process.execPath} ${BIN('task-publish')} --redis ${redis.url} -q prompt`;

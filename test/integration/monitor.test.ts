@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { snapshot } from '../../src/commands/monitor.js';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { run as monitorRun, snapshot } from '../../src/commands/monitor.js';
 import { Queue, UnrecoverableError, Worker } from '../../src/index.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors, sleep } from '../helpers/util.js';
@@ -90,5 +92,21 @@ describe('monitor snapshot', () => {
     expect(h!.waits.reduce((a, b) => a + b, 0)).toBe(10);
     await w.close();
     await q.close();
+  });
+
+  it('the live view stops at once on a signal that comes before it starts to wait, whatever the interval', async () => {
+    const signals = new EventEmitter();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let shown = 0;
+    stdout.on('data', () => {
+      // The first view is out: the signal lands before the wait for the next one begins.
+      if (shown++ === 0) signals.emit('SIGINT');
+    });
+    const io = { stdin: new PassThrough(), stdout, stderr, env: {} };
+    const t0 = Date.now();
+    const code = await monitorRun(['--redis', redis.url, '--interval', '1h'], io, signals);
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });

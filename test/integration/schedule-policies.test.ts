@@ -123,6 +123,50 @@ describe('overlap policies', () => {
   });
 });
 
+describe('overlap and limits, corner cases', () => {
+  it('skip: a previous task retried by hand and waiting again counts as pending', async () => {
+    const q = new Queue('ov-retried', { connection: redis.url });
+    await q.schedule('s', 'x', { every: 1000, overlap: 'skip', attempts: 1 });
+    const failing = new Worker('ov-retried', () => {
+      throw new Error('broken');
+    }, { connection: redis.url });
+    collectErrors(failing);
+    await failing.start();
+    await waitFor(async () => (await q.counts()).deadRetained >= 1, 15_000, 'the first task dead');
+    await q.pauseSchedule('s');
+    await failing.close();
+    // Dead-lettered after one failure; the ones after it may not have fired yet: keep one.
+    await q.pause();
+    expect(await q.retryAllDead()).toBeGreaterThanOrEqual(1);
+    const published = (await q.counts()).published;
+    await q.resumeSchedule('s');
+    const w = new Worker('ov-retried', () => null, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    const skipped = (await q.getSchedule('s'))!.skipped;
+    await waitFor(async () => (await q.getSchedule('s'))!.skipped >= skipped + 2, 15_000, 'skipped fires');
+    await w.close();
+    expect((await q.counts()).published).toBe(published);
+    await q.close();
+  });
+
+  it('grouped tasks waiting count towards maxWaiting for a fire too', async () => {
+    const q = new Queue('ov-full-groups', { connection: redis.url });
+    await q.configure({ maxWaiting: 1 });
+    await q.pause();
+    await q.add('grouped', { group: 'tenant-a' });
+    await q.schedule('s', 'x', { every: 1000 });
+    const w = new Worker('ov-full-groups', () => null, { connection: redis.url });
+    collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.getSchedule('s'))!.skipped >= 2, 15_000, 'skipped fires');
+    await w.close();
+    expect((await q.counts()).published).toBe(1);
+    expect((await q.getSchedule('s'))!.fired).toBe(0);
+    await q.close();
+  });
+});
+
 describe('catch-up policies after downtime', () => {
   /**
    * Downtime, simulated: the schedule (every minute) is moved 10.5 minutes into the past, as if

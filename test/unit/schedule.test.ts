@@ -29,6 +29,31 @@ describe('Timing: every', () => {
 });
 
 describe('Timing: cron', () => {
+  it('a time in the spring-forward gap is due just after the gap, and found as the latest then (no day lost)', () => {
+    // New York, 2025-03-09: clocks go from 02:00 to 03:00 local (07:00Z); 02:30 does not exist.
+    const ny = new Timing({ cron: '30 2 * * *', tz: 'America/New_York', anchor: 0 });
+    const due = ny.nextAfter(T('2025-03-09T05:00:00Z'))!;
+    expect(due).toBe(T('2025-03-09T07:30:00Z'));
+    expect(ny.latestAtOrBefore(due)).toBe(due);
+    expect(ny.latestAtOrBefore(due + 1000)).toBe(due);
+    expect(planFires(ny, T('2025-03-08T07:30:00Z'), due + 1000, 'none', 0)).toEqual({ fire: [due] });
+    // Berlin, 2026-03-29: 02:00 local does not exist.
+    const berlin = new Timing({ cron: '0 2 * * *', tz: 'Europe/Berlin', anchor: 0 });
+    const b = berlin.nextAfter(T('2026-03-28T23:00:00Z'))!;
+    expect(berlin.latestAtOrBefore(b + 10)).toBe(b);
+    expect(berlin.between(T('2026-03-27T12:00:00Z'), b + 10, 10)).toEqual([T('2026-03-28T01:00:00Z'), b]);
+  });
+
+  it('the repeated hour of a fall-back night counts once, on time or caught up', () => {
+    // New York, 2025-11-02: 01:00-02:00 local comes twice (05:00-07:00Z).
+    const ny = new Timing({ cron: '30 1 * * *', tz: 'America/New_York', anchor: 0 });
+    const first = ny.nextAfter(T('2025-11-02T04:00:00Z'))!;
+    const ticks: number[] = [];
+    for (let d: number | null = first; d !== null && d < T('2025-11-03T12:00:00Z'); d = ny.nextAfter(d)) ticks.push(d);
+    expect(ny.between(T('2025-11-02T04:00:00Z'), T('2025-11-03T12:00:00Z'), 100)).toEqual(ticks);
+    expect(planFires(ny, T('2025-11-02T04:00:00Z'), T('2025-11-02T08:00:00Z'), 'all', 86_400_000).fire).toEqual([first]);
+  });
+
   it('reads 5 fields to the minute and 6 fields to the second, in UTC by default', () => {
     const five = new Timing({ cron: '*/5 * * * *', anchor: 0 });
     expect(five.nextAfter(T('2026-01-01T10:02:30Z'))).toBe(T('2026-01-01T10:05:00Z'));
@@ -78,6 +103,14 @@ describe('planFires', () => {
   it('does nothing when the latest due time is handled', () => {
     expect(planFires(t, 10 * 60_000, now, 'all', 3_600_000)).toEqual({ fire: [] });
     expect(planFires(new Timing({ every: 60_000, anchor: now }), 0, now, 'latest', 0)).toEqual({ fire: [] });
+  });
+
+  it('every due time at most ON_TIME_MS late fires, under every policy (a short interval, a late pass)', () => {
+    const every = new Timing({ every: 1000, anchor: 0 });
+    for (const policy of ['none', 'latest'] as const) {
+      expect(planFires(every, 10_000, 13_000, policy, 0)).toEqual({ fire: [11_000, 12_000, 13_000] });
+    }
+    expect(planFires(every, 0, 20_000, 'none', 0)).toEqual({ fire: [15_000, 16_000, 17_000, 18_000, 19_000, 20_000] });
   });
 
   it('none: a fire more than ON_TIME_MS late is missed', () => {

@@ -12,8 +12,9 @@ KEYS[9] marker (wakes an idle worker)  KEYS[10] config (maxWaiting)
 The overlap check looks the last published task up in KEYS[11] active, KEYS[12] delayed,
 KEYS[7] prio and KEYS[6] wait (pending) and in KEYS[13] completed, KEYS[14] dead and
 KEYS[15] cancelled (finished); KEYS[16] errors tells how many attempts it made (its record in
-the wait list carries that count). The wait list is searched (O(waiting)) only when the task is
-in none of the others.
+the wait list carries that count; a task retried by hand counts again from 0 and is then looked
+for by its id). The wait list is searched (O(waiting)) only when the task is in none of the
+others. KEYS[17] groups (waiting grouped tasks count towards maxWaiting).
 ARGV[1] now (ms), ARGV[2] schedule name, ARGV[3] rev of the definition the caller computed from
 ARGV[4] mode: f = fire the due time; s = skip it (missed, by the catch-up policy);
         r = release the fire that queue-one deferred, if the previous task has finished
@@ -77,12 +78,22 @@ local function pending()
     local ok, list = pcall(cjson.decode, errs)
     if ok and type(list) == 'table' then made = #list end
   end
-  return redis.call('LPOS', KEYS[6], lastId .. '|' .. made .. '|' .. tail) ~= false
+  if redis.call('LPOS', KEYS[6], lastId .. '|' .. made .. '|' .. tail) then return true end
+  if made == 0 then return false end
+  -- Retried by hand: its count started again from 0 but its errors were kept. Look for the id.
+  local prefix = lastId .. '|'
+  local len = redis.call('LLEN', KEYS[6])
+  for start = 0, len - 1, 1000 do
+    for _, e in ipairs(redis.call('LRANGE', KEYS[6], start, start + 999)) do
+      if string.sub(e, 1, #prefix) == prefix then return true end
+    end
+  end
+  return false
 end
 
 local function full()
   local maxWaiting = tonumber(redis.call('HGET', KEYS[10], 'maxWaiting') or '0') or 0
-  return maxWaiting > 0 and redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) >= maxWaiting
+  return maxWaiting > 0 and redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[17]) >= maxWaiting
 end
 
 -- Publishes one task from the template, tagged with the schedule and the due time.
