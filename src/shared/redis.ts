@@ -22,8 +22,43 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Checks the URL's shape: redis:// or rediss://, a host, an optional numeric db. */
+/** Where Sentinel says the master is: redis+sentinel://[user:password@]host[:port][,host[:port]...]/<master name>[/db]. */
+export interface SentinelUrl {
+  sentinels: Array<{ host: string; port: number }>;
+  /** The name the sentinels monitor the master by. */
+  name: string;
+  username?: string;
+  password?: string;
+  db: number;
+}
+
+const SENTINEL_URL = /^redis\+sentinel:\/\/(?:(.*)@)?([^@/]+)\/([^/?#]+)(?:\/(\d*))?$/;
+
+/** The parts of a redis+sentinel:// URL, undefined for any other URL; throws on a malformed one. */
+export function parseSentinelUrl(url: string): SentinelUrl | undefined {
+  if (!url.startsWith('redis+sentinel:')) return undefined;
+  const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+sentinel://[user:password@]host[:port][,host[:port]...]/<master name>[/db]`);
+  const m = SENTINEL_URL.exec(url);
+  if (!m) throw bad('not a Sentinel URL');
+  const [, auth, hosts, name, db] = m;
+  const sentinels = hosts!.split(',').map((h) => {
+    const hp = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
+    if (!hp) throw bad(`bad sentinel address ${JSON.stringify(h)}`);
+    return { host: hp[1]!.replace(/^\[|\]$/g, ''), port: hp[2] ? Number(hp[2]) : 26379 };
+  });
+  const out: SentinelUrl = { sentinels, name: decodeURIComponent(name!), db: db ? Number(db) : 0 };
+  if (auth !== undefined) {
+    const colon = auth.indexOf(':');
+    const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+    if (user) out.username = user;
+    if (colon >= 0) out.password = decodeURIComponent(auth.slice(colon + 1));
+  }
+  return out;
+}
+
+/** Checks the URL's shape: redis:// or rediss://, a host, an optional numeric db; or redis+sentinel:// (see SentinelUrl). */
 export function validateRedisUrl(url: string): string {
+  if (parseSentinelUrl(url)) return url;
   let u: URL;
   try {
     u = new URL(url);
@@ -31,7 +66,7 @@ export function validateRedisUrl(url: string): string {
     throw new UsageError(`invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db]`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new UsageError(`invalid Redis URL ${redactUrl(url)}: the scheme must be redis:// or rediss://`);
+    throw new UsageError(`invalid Redis URL ${redactUrl(url)}: the scheme must be redis://, rediss:// or redis+sentinel://`);
   }
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d+$/.test(db)) {
@@ -57,9 +92,14 @@ export interface ConnectOptions {
   resendUnanswered?: boolean;
 }
 
-/** The one place that creates Redis connections. ioredis handles redis://, rediss:// (TLS), ACL users and db. */
+/**
+ * The one place that creates Redis connections. ioredis handles redis://, rediss:// (TLS), ACL
+ * users and db; with redis+sentinel:// it asks the sentinels where the master is, and again
+ * after a failover (the connection then drops and comes back as after a restart).
+ */
 export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
   validateRedisUrl(url);
+  const sentinel = parseSentinelUrl(url);
   const mode = opts.mode ?? 'persistent';
   let lastError: Error | undefined;
   const options: RedisOptions = {
@@ -77,7 +117,18 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
       return delay;
     },
   };
-  const client = new Redis(url, options);
+  if (sentinel) {
+    Object.assign(options, {
+      sentinels: sentinel.sentinels,
+      name: sentinel.name,
+      username: sentinel.username,
+      password: sentinel.password,
+      db: sentinel.db,
+      // Asked in turn; in 'once' mode give up after a few rounds, as for a plain URL.
+      sentinelRetryStrategy: (times: number) => (mode === 'once' && times > 2 ? null : Math.min(100 * 2 ** Math.min(times, 5), 2000)),
+    } satisfies RedisOptions);
+  }
+  const client = sentinel ? new Redis(options) : new Redis(url, options);
   // Without a listener ioredis prints every connection error; the retry strategy reports instead.
   client.on('error', (err: Error) => {
     lastError = err;

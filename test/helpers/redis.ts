@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -82,4 +82,56 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export interface TestSentinel {
+  /** redis+sentinel:// URL of the set. */
+  url: string;
+  master: TestRedis;
+  replica: TestRedis;
+  /** The port Sentinel names as the master now. */
+  masterPort(): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A master, one replica and one Sentinel (quorum 1) on free loopback ports, for failover tests.
+ * Sentinel takes the master for down after 1 s without a reply.
+ */
+export async function startSentinelSet(name = 'rtmaster'): Promise<TestSentinel> {
+  const master = await startRedis();
+  const replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'redtask-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(conf, [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 5000`,
+    '',
+  ].join('\n'));
+  const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  await waitForPing(port, proc);
+  const ask = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+  ask.on('error', () => undefined);
+  await ask.connect();
+  const masterPort = async () => Number(((await ask.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1]);
+  // Ready once the sentinel knows the replica (it learns it from the master's INFO).
+  await waitFor(async () => ((await ask.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length > 0, 15_000, 'sentinel to see the replica');
+  return {
+    url: `redis+sentinel://127.0.0.1:${port}/${name}`,
+    master,
+    replica,
+    masterPort,
+    async destroy() {
+      ask.disconnect();
+      proc.kill('SIGKILL');
+      await master.destroy();
+      await replica.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

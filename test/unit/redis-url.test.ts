@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/shared/errors.js';
-import { DEFAULT_REDIS_URL, redactUrl, resolveRedisUrl, validateRedisUrl } from '../../src/shared/redis.js';
+import { DEFAULT_REDIS_URL, parseSentinelUrl, redactUrl, resolveRedisUrl, validateRedisUrl } from '../../src/shared/redis.js';
 
 describe('redactUrl', () => {
   it('hides the password and keeps the rest', () => {
@@ -76,5 +76,30 @@ describe('resolveRedisUrl', () => {
     expect(resolveRedisUrl()).toBe('redis://from-env:1');
     delete process.env.REDIS_URL;
     expect(resolveRedisUrl()).toBe(DEFAULT_REDIS_URL);
+  });
+});
+
+describe('redis+sentinel:// URLs', () => {
+  it('reads the sentinels, the master name, credentials and db', () => {
+    expect(parseSentinelUrl('redis+sentinel://10.0.0.1:26380,10.0.0.2,[::1]:26381/mymaster/2')).toEqual({
+      sentinels: [{ host: '10.0.0.1', port: 26380 }, { host: '10.0.0.2', port: 26379 }, { host: '::1', port: 26381 }],
+      name: 'mymaster',
+      db: 2,
+    });
+    expect(parseSentinelUrl('redis+sentinel://app:p%40ss@h1:26379/jobs')).toMatchObject({ username: 'app', password: 'p@ss', name: 'jobs', db: 0 });
+    expect(parseSentinelUrl('redis+sentinel://:pw@h1/jobs')).toMatchObject({ password: 'pw' });
+    expect(parseSentinelUrl('redis://h:6379')).toBeUndefined();
+    expect(validateRedisUrl('redis+sentinel://h1:26379/jobs')).toBe('redis+sentinel://h1:26379/jobs');
+  });
+
+  it('refuses one without a master name or with an empty address, without showing the password', () => {
+    for (const url of ['redis+sentinel://u:topsecret@h1:26379', 'redis+sentinel://u:topsecret@h1:26379,/m', 'redis+sentinel://u:topsecret@h1:port/m']) {
+      expect(() => validateRedisUrl(url), url).toThrow(UsageError);
+      try {
+        validateRedisUrl(url);
+      } catch (err) {
+        expect((err as Error).message).not.toContain('topsecret');
+      }
+    }
   });
 });
