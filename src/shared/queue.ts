@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
 import { eventsChannel, LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
-import { createRedis, resolveRedisUrl } from './redis.js';
+import { createRedis, duplicateClient, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
 import { Waiter, Wakeup } from './waiter.js';
 import { MAX_TIMER_MS } from './duration.js';
@@ -410,7 +410,7 @@ export class Queue<T = unknown> {
    * throws WaitTimeoutError after `timeoutMs`.
    */
   async waitFor(id: string, opts: { timeoutMs?: number; checkEveryMs?: number } = {}): Promise<TaskInfo<T> | null> {
-    const sub = this.client.duplicate({ lazyConnect: true });
+    const sub = duplicateClient(this.client, { lazyConnect: true });
     sub.on('error', () => undefined);
     const wakeup = new Wakeup();
     sub.on('message', (_channel: string, message: string) => {

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RedisUnreachableError, UsageError } from './errors.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -41,24 +41,66 @@ export function parseSentinelUrl(url: string): SentinelUrl | undefined {
   const m = SENTINEL_URL.exec(url);
   if (!m) throw bad('not a Sentinel URL');
   const [, auth, hosts, name, db] = m;
-  const sentinels = hosts!.split(',').map((h) => {
+  return { sentinels: parseHosts(hosts!, 26379, bad), name: decodeURIComponent(name!), db: db ? Number(db) : 0, ...parseAuth(auth) };
+}
+
+/** The nodes of a redis+cluster://[user:password@]host[:port][,host[:port]...] URL (any of the cluster's nodes). */
+export interface ClusterUrl {
+  nodes: Array<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+}
+
+const CLUSTER_URL = /^redis\+cluster:\/\/(?:(.*)@)?([^@/]+)\/?$/;
+
+/** The parts of a redis+cluster:// URL, undefined for any other URL; throws on a malformed one. */
+export function parseClusterUrl(url: string): ClusterUrl | undefined {
+  if (!url.startsWith('redis+cluster:')) return undefined;
+  const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+cluster://[user:password@]host[:port][,host[:port]...]`);
+  const m = CLUSTER_URL.exec(url);
+  if (!m) throw bad('not a Cluster URL');
+  return { nodes: parseHosts(m[2]!, 6379, bad), ...parseAuth(m[1]) };
+}
+
+function parseHosts(hosts: string, defaultPort: number, bad: (why: string) => Error): Array<{ host: string; port: number }> {
+  return hosts.split(',').map((h) => {
     const hp = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
-    if (!hp) throw bad(`bad sentinel address ${JSON.stringify(h)}`);
-    return { host: hp[1]!.replace(/^\[|\]$/g, ''), port: hp[2] ? Number(hp[2]) : 26379 };
+    if (!hp) throw bad(`bad address ${JSON.stringify(h)}`);
+    return { host: hp[1]!.replace(/^\[|\]$/g, ''), port: hp[2] ? Number(hp[2]) : defaultPort };
   });
-  const out: SentinelUrl = { sentinels, name: decodeURIComponent(name!), db: db ? Number(db) : 0 };
-  if (auth !== undefined) {
-    const colon = auth.indexOf(':');
-    const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
-    if (user) out.username = user;
-    if (colon >= 0) out.password = decodeURIComponent(auth.slice(colon + 1));
-  }
+}
+
+function parseAuth(auth: string | undefined): { username?: string; password?: string } {
+  if (auth === undefined) return {};
+  const out: { username?: string; password?: string } = {};
+  const colon = auth.indexOf(':');
+  const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+  if (user) out.username = user;
+  if (colon >= 0) out.password = decodeURIComponent(auth.slice(colon + 1));
   return out;
 }
 
-/** Checks the URL's shape: redis:// or rediss://, a host, an optional numeric db; or redis+sentinel:// (see SentinelUrl). */
+/** Whether a client talks to a Redis Cluster (see createRedis). */
+export function isCluster(client: Redis): boolean {
+  return (client as unknown) instanceof Cluster;
+}
+
+/**
+ * A second connection like `client` (same server, or the same cluster), with these options
+ * changed: Redis and Cluster clients duplicate differently.
+ */
+export function duplicateClient(client: Redis, options: RedisOptions): Redis {
+  if (isCluster(client)) {
+    const c = client as unknown as Cluster;
+    const { lazyConnect, ...perNode } = options;
+    return c.duplicate(undefined, { lazyConnect, redisOptions: { ...c.options.redisOptions, ...perNode } }) as unknown as Redis;
+  }
+  return client.duplicate(options);
+}
+
+/** Checks the URL's shape: redis:// or rediss://, a host, an optional numeric db; or redis+sentinel:// (see SentinelUrl) or redis+cluster:// (see ClusterUrl). */
 export function validateRedisUrl(url: string): string {
-  if (parseSentinelUrl(url)) return url;
+  if (parseSentinelUrl(url) || parseClusterUrl(url)) return url;
   let u: URL;
   try {
     u = new URL(url);
@@ -100,6 +142,7 @@ export interface ConnectOptions {
 export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
   validateRedisUrl(url);
   const sentinel = parseSentinelUrl(url);
+  const cluster = parseClusterUrl(url);
   const mode = opts.mode ?? 'persistent';
   let lastError: Error | undefined;
   const options: RedisOptions = {
@@ -127,6 +170,21 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
       // Asked in turn; in 'once' mode give up after a few rounds, as for a plain URL.
       sentinelRetryStrategy: (times: number) => (mode === 'once' && times > 2 ? null : Math.min(100 * 2 ** Math.min(times, 5), 2000)),
     } satisfies RedisOptions);
+  }
+  if (cluster) {
+    const { lazyConnect, retryStrategy, ...perNode } = options;
+    const clusterOptions: ClusterOptions = {
+      lazyConnect,
+      clusterRetryStrategy: retryStrategy,
+      // Blocking calls and a worker's commands wait through a failover, as with one server.
+      maxRedirections: 16,
+      redisOptions: { ...perNode, username: cluster.username, password: cluster.password },
+    };
+    const client = new Cluster(cluster.nodes, clusterOptions) as unknown as Redis;
+    client.on('error', (err: Error) => {
+      lastError = err;
+    });
+    return client;
   }
   const client = sentinel ? new Redis(options) : new Redis(url, options);
   // Without a listener ioredis prints every connection error; the retry strategy reports instead.

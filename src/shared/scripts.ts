@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { isCluster } from './redis.js';
 import type { QueueKeys } from './keys.js';
 
 /**
@@ -134,13 +135,23 @@ async function onFunctionError(client: Redis, name: ScriptName, fn: string, keys
   }
   if (!/^ERR Function not found/.test(message(err))) throw err;
   try {
-    await client.function('LOAD', 'REPLACE', functionLibrary().code);
+    await loadLibrary(client);
   } catch (loadErr) {
     if (!NO_FUNCTIONS.test(message(loadErr))) throw loadErr;
     withoutFunctions.add(client);
     return runScript(client, name, keys, args);
   }
   return client.fcall(fn, keys.length, ...keys, ...args);
+}
+
+/** Loads the Function library: on the server, or on every master of a Redis Cluster (a Function runs where its keys' slot is). */
+async function loadLibrary(client: Redis): Promise<void> {
+  const code = functionLibrary().code;
+  if (!isCluster(client)) {
+    await client.function('LOAD', 'REPLACE', code);
+    return;
+  }
+  await Promise.all((client as unknown as Cluster).nodes('master').map((node) => node.function('LOAD', 'REPLACE', code)));
 }
 
 /** Runs a script: keys first, then arguments (see callFunction for the task path's two). */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { WaitTimeoutError } from './errors.js';
 import { eventsChannel } from './keys.js';
+import { duplicateClient } from './redis.js';
 import type { Queue, TaskInfo } from './queue.js';
 
 /** How a task ended, as a waiting publisher learns it. */
@@ -70,7 +71,7 @@ export class Waiter<R = unknown> {
   }
 
   static async open<R = unknown>(queue: Queue): Promise<Waiter<R>> {
-    const sub = queue.client.duplicate({ lazyConnect: true, connectionName: `redtask:waiter:${queue.name}` });
+    const sub = duplicateClient(queue.client, { lazyConnect: true, connectionName: `redtask:waiter:${queue.name}` });
     sub.on('error', () => undefined);
     const waiter = new Waiter<R>(queue, sub);
     try {

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
 import { formatDuration, MAX_TIMER_MS } from './duration.js';
 import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
-import { createRedis, redactUrl, resolveRedisUrl } from './redis.js';
+import { createRedis, duplicateClient, isCluster, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
 import { pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
 import { finishArgs, finishReply, reserveArgs, type Settlement } from './settle.js';
@@ -186,7 +186,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   readonly url: string;
   private readonly keys: Map<string, QueueKeys>;
   private readonly client: Redis;
-  private blocker: Redis | undefined;
+  /** The connections of the blocking waits (one, or one per queue on a Redis Cluster). */
+  private readonly blockers = new Set<Redis>();
   private readonly running = new Map<string, Running<T>>();
   private readonly pending = new Map<string, Settlement[]>();
   private readonly retries = new Map<string, Array<{ token: string; want: number }>>();
@@ -217,7 +218,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   /** The rejecters of the calls in flight, run when the connection closes (see untilClosed). */
   private readonly onClose = new Set<() => void>();
   private idle = false;
-  private idleWake: (() => void) | undefined;
+  private idleWakes: Array<() => void> = [];
   private rr = 0;
   private seq = 0;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -303,7 +304,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.closing) return;
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
-    this.blockLoopDone = this.blockLoop();
+    // One blocking pop waits on every queue's marker; on a Redis Cluster the markers live in
+    // different slots (one per queue), and each queue gets its own.
+    const groups = isCluster(this.client) ? this.queues.map((q) => [q]) : [this.queues];
+    this.blockLoopDone = Promise.all(groups.map((g) => this.blockLoop(g))).then(() => undefined);
     await this.tick();
     this.scheduleTick();
     this.scheduleStats();
@@ -375,10 +379,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * the marker is set again, so the next idle worker wakes instead.
    */
   private passWakeNow(): void {
-    const pipe = this.client.pipeline();
-    for (const q of this.wakePass) pipe.zadd(this.keys.get(q)!.marker, 0, 'm');
+    const queues = [...this.wakePass];
     this.wakePass.clear();
-    pipe.exec().catch(() => undefined);
+    this.pipelined(queues, (pipe, q) => pipe.zadd(this.keys.get(q)!.marker, 0, 'm')).catch(() => undefined);
   }
 
   private anyPending(): boolean {
@@ -646,32 +649,33 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private setIdle(): void {
     this.idle = true;
-    this.idleWake?.();
+    for (const wake of this.idleWakes.splice(0)) wake();
   }
 
   /** While there are free slots and nothing to take, wait on the queues' markers (no polling). */
-  private async blockLoop(): Promise<void> {
-    const markers = this.queues.map((q) => this.keys.get(q)!.marker);
+  private async blockLoop(queues: string[]): Promise<void> {
+    const markers = queues.map((q) => this.keys.get(q)!.marker);
+    let blocker: Redis | undefined;
     while (!this.stopped && this.accepting) {
       if (!this.idle) {
-        await new Promise<void>((r) => (this.idleWake = r));
-        this.idleWake = undefined;
+        await new Promise<void>((r) => this.idleWakes.push(r));
         continue;
       }
-      if (!this.blocker) {
+      if (!blocker) {
         // Re-sending a blocking pop after a reconnect is harmless (the marker is only a wake-up).
-        this.blocker = this.client.duplicate({ connectionName: `redtask:worker:${this.id}:block`, autoResendUnfulfilledCommands: true });
-        this.blocker.on('error', () => undefined);
+        blocker = duplicateClient(this.client, { connectionName: `redtask:worker:${this.id}:block`, autoResendUnfulfilledCommands: true });
+        blocker.on('error', () => undefined);
+        this.blockers.add(blocker);
       }
       try {
-        const popped = await this.blocker.bzpopmin(...markers, BLOCK_SECONDS);
+        const popped = await blocker.bzpopmin(...markers, BLOCK_SECONDS);
         // Member "d" carries the due time of a newly delayed task: set a timer, keep blocking.
         if (popped && popped[1] === 'd') {
           this.scheduleDue(Number(popped[2]));
           continue;
         }
         // This worker took the marker: its next call that leases passes the wake-up on.
-        if (popped) this.wakePass.add(this.queues[markers.indexOf(popped[0])] ?? this.queues[0]!);
+        if (popped) this.wakePass.add(queues[markers.indexOf(popped[0])] ?? queues[0]!);
       } catch {
         if (this.stopped || !this.accepting) break;
         await sleep(200);
@@ -681,6 +685,26 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.empty.clear();
       this.kick();
     }
+  }
+
+  /**
+   * Sends commands for several queues in one pipeline; on a Redis Cluster, one pipeline per
+   * queue (a queue's keys share one slot, different queues' keys need not). Replies in order.
+   */
+  private async pipelined(queues: string[], add: (pipe: ChainableCommander, queue: string) => void): Promise<Array<[Error | null, unknown]>> {
+    if (!isCluster(this.client)) {
+      const pipe = this.client.pipeline();
+      for (const q of queues) add(pipe, q);
+      return (await pipe.exec()) ?? [];
+    }
+    const parts = await Promise.all(
+      queues.map((q) => {
+        const pipe = this.client.pipeline();
+        add(pipe, q);
+        return pipe.exec();
+      }),
+    );
+    return parts.flatMap((r) => r ?? []);
   }
 
   /** Heartbeat and maintenance: renews leases, recovers expired ones, promotes due tasks. */
@@ -701,11 +725,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.ticking = true;
     try {
       const now = Date.now();
-      const pipe = this.client.pipeline();
       // The run each renewal was sent for: a reply about a lease must not reach a newer run of
       // the same task (re-leased to this worker under another token meanwhile).
       const sent = new Map<string, Running<T>>();
-      for (const queue of this.queues) {
+      const res = await this.untilClosed(this.pipelined(this.queues, (pipe, queue) => {
         const k = this.keys.get(queue)!;
         const held: string[] = [];
         for (const [key, run] of this.running) {
@@ -726,8 +749,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         });
         pipeScript(pipe, 'extend', scriptKeys.extend(k), [now, this.leaseMs, this.id, info, ...held]);
         pipeScript(pipe, 'maintain', scriptKeys.maintain(k), [now, 1000, this.leaseMs * 3]);
-      }
-      const res = await this.untilClosed(pipe.exec());
+      }));
       let nextDue = -1;
       this.queues.forEach((queue, i) => {
         const [e1, ext] = res?.[i * 2] ?? [];
@@ -793,9 +815,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    */
   private flushStats(): Promise<void> {
     if (this.stats.size === 0) return Promise.resolve();
-    const pipe = this.client.pipeline();
-    for (const [queue, bySecond] of this.stats) {
-      for (const [second, c] of bySecond) {
+    const stats = [...this.stats];
+    this.stats.clear();
+    return this.untilClosed(this.pipelined(stats.map(([queue]) => queue), (pipe, queue) => {
+      for (const [second, c] of stats.find(([q]) => q === queue)![1]) {
         const key = statsKey(queue, second);
         if (c.completed > 0) pipe.hincrby(key, 'completed', c.completed);
         if (c.failed > 0) pipe.hincrby(key, 'failed', c.failed);
@@ -804,9 +827,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         });
         pipe.expire(key, 3600);
       }
-    }
-    this.stats.clear();
-    return this.untilClosed(pipe.exec()).then(
+    })).then(
       () => undefined,
       (err: unknown) => this.report(err),
     );
@@ -863,8 +884,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.accepting = false;
     if (this.wakePass.size > 0) this.passWakeNow();
     await this.scheduler?.stop();
-    this.idleWake?.();
-    this.blocker?.disconnect();
+    for (const wake of this.idleWakes.splice(0)) wake();
+    for (const b of this.blockers) b.disconnect();
     const until = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < until) {
       await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
@@ -896,9 +917,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     await this.flushStats();
     try {
-      const pipe = this.client.pipeline();
-      for (const k of this.keys.values()) pipe.zrem(k.workers, this.id).hdel(k.winfo, this.id);
-      await this.untilClosed(pipe.exec());
+      await this.untilClosed(this.pipelined(this.queues, (pipe, q) => pipe.zrem(this.keys.get(q)!.workers, this.id).hdel(this.keys.get(q)!.winfo, this.id)));
     } catch {
       // The entry expires on its own.
     }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +132,31 @@ export async function startSentinelSet(name = 'rtmaster'): Promise<TestSentinel>
       await master.destroy();
       await replica.destroy();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestCluster {
+  /** redis+cluster:// URL naming the first node (the client learns the others). */
+  url: string;
+  nodes: TestRedis[];
+  destroy(): Promise<void>;
+}
+
+/** A Redis Cluster of `size` masters (no replicas) on free loopback ports, slots spread evenly. */
+export async function startCluster(size = 3): Promise<TestCluster> {
+  const nodes: TestRedis[] = [];
+  for (let i = 0; i < size; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  for (const n of nodes) {
+    const c = n.client();
+    await waitFor(async () => /cluster_state:ok/.test((await c.call('CLUSTER', 'INFO')) as string), 15_000, `cluster state ok on ${n.port}`);
+  }
+  return {
+    url: `redis+cluster://127.0.0.1:${nodes[0]!.port}`,
+    nodes,
+    async destroy() {
+      for (const n of nodes) await n.destroy();
     },
   };
 }

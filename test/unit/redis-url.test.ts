@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/shared/errors.js';
-import { DEFAULT_REDIS_URL, parseSentinelUrl, redactUrl, resolveRedisUrl, validateRedisUrl } from '../../src/shared/redis.js';
+import { DEFAULT_REDIS_URL, parseClusterUrl, parseSentinelUrl, redactUrl, resolveRedisUrl, validateRedisUrl } from '../../src/shared/redis.js';
 
 describe('redactUrl', () => {
   it('hides the password and keeps the rest', () => {
@@ -100,6 +100,28 @@ describe('redis+sentinel:// URLs', () => {
       } catch (err) {
         expect((err as Error).message).not.toContain('topsecret');
       }
+    }
+  });
+});
+
+describe('redis+cluster:// URLs', () => {
+  it('reads the seed nodes and credentials', () => {
+    expect(parseClusterUrl('redis+cluster://10.0.0.1:7000,10.0.0.2')).toEqual({ nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 6379 }] });
+    expect(parseClusterUrl('redis+cluster://app:s%3Acret@h:7000/')).toEqual({ nodes: [{ host: 'h', port: 7000 }], username: 'app', password: 's:cret' });
+    expect(parseClusterUrl('redis://h')).toBeUndefined();
+    expect(validateRedisUrl('redis+cluster://h:7000')).toBe('redis+cluster://h:7000');
+  });
+
+  it('refuses a database (a cluster has only db 0) and bad addresses, without showing the password', () => {
+    for (const url of ['redis+cluster://u:topsecret@h:7000/2', 'redis+cluster://u:topsecret@h:port', 'redis+cluster://u:topsecret@h:7000,']) {
+      let message = '';
+      try {
+        validateRedisUrl(url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, url).toMatch(/invalid Redis URL/);
+      expect(message, url).not.toContain('topsecret');
     }
   });
 });
