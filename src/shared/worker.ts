@@ -224,8 +224,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private tickTimer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = 0;
-  private ticking = false;
-  private tickAgain = false;
+  /**
+   * The queues that share a heartbeat and a blocking wait: all of them on one server; one each on
+   * a Redis Cluster, where each queue lives on its own node and one node that is down must not
+   * hold back the others.
+   */
+  private readonly groups: string[][];
+  /** Groups whose heartbeat is in flight, and those that asked for another meanwhile. */
+  private readonly ticking = new Set<string[]>();
+  private readonly tickAgain = new Set<string[]>();
   private readonly startedAt = Date.now();
   private readonly defaultTimeoutMs: number | undefined;
   private readonly timeoutGraceMs: number;
@@ -268,6 +275,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       resendUnanswered: false,
     });
     registerScripts(this.client);
+    this.groups = isCluster(this.client) ? this.queues.map((q) => [q]) : [this.queues];
     this.client.on('ready', () => this.kick());
     // One listener for all the calls in flight (see untilClosed).
     this.client.on('close', () => {
@@ -304,10 +312,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.closing) return;
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
-    // One blocking pop waits on every queue's marker; on a Redis Cluster the markers live in
-    // different slots (one per queue), and each queue gets its own.
-    const groups = isCluster(this.client) ? this.queues.map((q) => [q]) : [this.queues];
-    this.blockLoopDone = Promise.all(groups.map((g) => this.blockLoop(g))).then(() => undefined);
+    // One blocking pop per group waits on its queues' markers (see groups).
+    this.blockLoopDone = Promise.all(this.groups.map((g) => this.blockLoop(g))).then(() => undefined);
     await this.tick();
     this.scheduleTick();
     this.scheduleStats();
@@ -709,26 +715,31 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /** Heartbeat and maintenance: renews leases, recovers expired ones, promotes due tasks. */
   private async tick(): Promise<void> {
+    await Promise.all(this.groups.map((g) => this.tickGroup(g)));
+  }
+
+  /** The heartbeat of one group of queues (see groups). */
+  private async tickGroup(queues: string[]): Promise<void> {
     if (this.stopped) return;
-    if (this.ticking) {
-      this.tickAgain = true;
+    if (this.ticking.has(queues)) {
+      this.tickAgain.add(queues);
       // The last heartbeat has not come back (commands wait while Redis is unreachable): a lease
       // that ran out meanwhile may already be another worker's.
-      this.abortExpired();
+      this.abortExpired(queues);
       return;
     }
     if (this.client.status !== 'ready') {
       // Renewals sent later with this time would set deadlines that have passed (see kick).
-      this.abortExpired();
+      this.abortExpired(queues);
       return;
     }
-    this.ticking = true;
+    this.ticking.add(queues);
     try {
       const now = Date.now();
       // The run each renewal was sent for: a reply about a lease must not reach a newer run of
       // the same task (re-leased to this worker under another token meanwhile).
       const sent = new Map<string, Running<T>>();
-      const res = await this.untilClosed(this.pipelined(this.queues, (pipe, queue) => {
+      const res = await this.untilClosed(this.pipelined(queues, (pipe, queue) => {
         const k = this.keys.get(queue)!;
         const held: string[] = [];
         for (const [key, run] of this.running) {
@@ -751,7 +762,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         pipeScript(pipe, 'maintain', scriptKeys.maintain(k), [now, 1000, this.leaseMs * 3]);
       }));
       let nextDue = -1;
-      this.queues.forEach((queue, i) => {
+      queues.forEach((queue, i) => {
         const [e1, ext] = res?.[i * 2] ?? [];
         const [e2, m] = res?.[i * 2 + 1] ?? [];
         if (e1 || e2) throw e1 ?? e2;
@@ -775,24 +786,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.scheduleDue(nextDue);
     } catch (err) {
       this.report(err);
-      this.abortExpired();
+      this.abortExpired(queues);
     } finally {
-      this.ticking = false;
+      this.ticking.delete(queues);
     }
-    if (this.tickAgain) {
-      this.tickAgain = false;
-      void this.tick();
-    }
+    if (this.tickAgain.delete(queues)) void this.tickGroup(queues);
   }
 
   /**
    * Without Redis the leases cannot be renewed: once one has run out, another worker may
    * already run the task, so the handler is told to stop.
    */
-  private abortExpired(): void {
+  private abortExpired(queues: string[]): void {
     const now = Date.now();
     for (const run of this.running.values()) {
-      if (now > run.leaseUntil) abortRun(run, new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
+      if (now > run.leaseUntil && queues.includes(run.task.queue)) abortRun(run, new TaskAbortedError('lease-lost', `task ${run.task.id}: lease expired while Redis was unreachable`));
     }
   }
 

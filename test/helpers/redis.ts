@@ -143,10 +143,13 @@ export interface TestCluster {
   destroy(): Promise<void>;
 }
 
-/** A Redis Cluster of `size` masters (no replicas) on free loopback ports, slots spread evenly. */
+/**
+ * A Redis Cluster of `size` masters (no replicas) on free loopback ports, slots spread evenly;
+ * the nodes that are up serve their slots while another is down (cluster-require-full-coverage no).
+ */
 export async function startCluster(size = 3): Promise<TestCluster> {
   const nodes: TestRedis[] = [];
-  for (let i = 0; i < size; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+  for (let i = 0; i < size; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no']));
   execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
   for (const n of nodes) {
     const c = n.client();

@@ -87,6 +87,37 @@ describe('Redis Cluster', () => {
     await other.close();
   });
 
+  it("while the node of one of its queues is down, a worker keeps renewing its tasks' leases on the others", { timeout: 30_000 }, async () => {
+    const leaseMs = 1000;
+    const a = new Queue<string>('a', { connection: cluster.url });
+    const b = new Queue<string>('b', { connection: cluster.url });
+    await b.add('register'); // (so that b's node is not needed to publish to it later)
+    const signals: AbortSignal[] = [];
+    const w = new Worker<string>(['a', 'b'], async (t, ctx) => {
+      if (t.data !== 'long') return;
+      signals.push(ctx.signal);
+      await new Promise((r) => setTimeout(r, 3 * leaseMs));
+    }, { connection: cluster.url, leaseMs, concurrency: 2 });
+    collectErrors(w);
+    await w.start();
+    const recoveredBefore = (await a.counts()).recovered;
+    const id = await a.add('long');
+    await waitFor(() => signals.length === 1, 10_000, 'the long task started');
+    const node = cluster.nodes[await nodeOf('b')]!;
+    await node.stop();
+    try {
+      await waitFor(async () => (await a.getTask(id))?.state === 'completed', 15_000, 'the long task completed');
+      expect(signals[0]!.aborted).toBe(false);
+      expect((await a.counts()).recovered).toBe(recoveredBefore);
+    } finally {
+      await node.start();
+      await waitFor(async () => /cluster_state:ok/.test((await node.client().call('CLUSTER', 'INFO')) as string), 15_000, 'cluster ok');
+    }
+    await w.close();
+    await a.close();
+    await b.close();
+  });
+
   it('the programs take a redis+cluster:// URL', { timeout: 30_000 }, async () => {
     assertBuilt();
     const pub = await runCli('task-publish', ['--redis', cluster.url, '-q', 'cli-cluster', 'echo on a cluster']);

@@ -190,8 +190,8 @@ describe('fencing: a stale lease holder cannot settle', () => {
     // for the first run is on its way, the task is leased to this worker again under the thief's
     // token (the one Redis now holds).
     await steal(c, k, id, cur, 30_000);
-    const inner = w as unknown as { ticking: boolean; tick(): Promise<void>; startTask(q: string, e: string, token: string): void };
-    await waitFor(() => !inner.ticking, 5000, 'no renewal in flight');
+    const inner = w as unknown as { ticking: Set<unknown>; tick(): Promise<void>; startTask(q: string, e: string, token: string): void };
+    await waitFor(() => inner.ticking.size === 0, 5000, 'no renewal in flight');
     const renewal = inner.tick();
     inner.startTask('stale-reply', cur.slice(cur.indexOf('|') + 1), 'thief.1');
     await renewal;
