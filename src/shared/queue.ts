@@ -723,9 +723,10 @@ export class Queue<T = unknown> {
   }
 
   /**
-   * Live workers of this queue: those that sent a heartbeat within their lease (5 s for workers
-   * that do not say). A worker that died stays listed in Redis until another worker's
-   * maintenance forgets it; it is not live. An entry that cannot be read is left out.
+   * Live workers of this queue: those that sent a heartbeat within two of their leases, and
+   * at least 10 s (a little clock skew between hosts does not hide a worker; the lease is 5 s
+   * for workers that do not say). A worker that died stays listed in Redis until another
+   * worker's maintenance forgets it; it is not live. An entry that cannot be read is left out.
    */
   async workers(now = Date.now()): Promise<WorkerInfo[]> {
     const [seen, info] = await Promise.all([
@@ -743,7 +744,7 @@ export class Queue<T = unknown> {
       } catch {
         continue;
       }
-      if (!Array.isArray(w.queues) || now - w.lastSeen > (w.leaseMs ?? 5000)) continue;
+      if (!Array.isArray(w.queues) || now - w.lastSeen > Math.max(2 * (w.leaseMs ?? 5000), 10_000)) continue;
       out.push(w);
     }
     return out;

@@ -41,7 +41,13 @@ export function parseSentinelUrl(url: string): SentinelUrl | undefined {
   const m = SENTINEL_URL.exec(url);
   if (!m) throw bad('not a Sentinel URL');
   const [, auth, hosts, name, db] = m;
-  return { sentinels: parseHosts(hosts!, 26379, bad), name: decodeURIComponent(name!), db: db ? Number(db) : 0, ...parseAuth(auth) };
+  let master: string;
+  try {
+    master = decodeURIComponent(name!);
+  } catch {
+    throw bad('a bad %-escape in the master name');
+  }
+  return { sentinels: parseHosts(hosts!, 26379, bad), name: master, db: db ? Number(db) : 0, ...parseAuth(auth, bad) };
 }
 
 /** The nodes of a redis+cluster://[user:password@]host[:port][,host[:port]...] URL (any of the cluster's nodes). */
@@ -59,7 +65,7 @@ export function parseClusterUrl(url: string): ClusterUrl | undefined {
   const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+cluster://[user:password@]host[:port][,host[:port]...]`);
   const m = CLUSTER_URL.exec(url);
   if (!m) throw bad('not a Cluster URL');
-  return { nodes: parseHosts(m[2]!, 6379, bad), ...parseAuth(m[1]) };
+  return { nodes: parseHosts(m[2]!, 6379, bad), ...parseAuth(m[1], bad) };
 }
 
 function parseHosts(hosts: string, defaultPort: number, bad: (why: string) => Error): Array<{ host: string; port: number }> {
@@ -70,8 +76,16 @@ function parseHosts(hosts: string, defaultPort: number, bad: (why: string) => Er
   });
 }
 
-function parseAuth(auth: string | undefined): { username?: string; password?: string } {
+function parseAuth(auth: string | undefined, bad: (why: string) => Error): { username?: string; password?: string } {
   if (auth === undefined) return {};
+  try {
+    return decodeAuth(auth);
+  } catch {
+    throw bad('a bad %-escape in the user or password');
+  }
+}
+
+function decodeAuth(auth: string): { username?: string; password?: string } {
   const out: { username?: string; password?: string } = {};
   const colon = auth.indexOf(':');
   const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
@@ -176,8 +190,10 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
     const clusterOptions: ClusterOptions = {
       lazyConnect,
       clusterRetryStrategy: retryStrategy,
-      // Blocking calls and a worker's commands wait through a failover, as with one server.
       maxRedirections: 16,
+      // A Cluster sends a call again when its node's connection closed before the reply came;
+      // without re-sending (the worker's task calls), it is the caller's to retry, safely.
+      retryDelayOnFailover: opts.resendUnanswered === false ? 0 : 100,
       redisOptions: { ...perNode, username: cluster.username, password: cluster.password },
     };
     const client = new Cluster(cluster.nodes, clusterOptions) as unknown as Redis;

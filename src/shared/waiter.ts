@@ -47,8 +47,12 @@ export class Wakeup {
   }
 }
 
-/** Announcements kept for ids nobody asked about yet (other publishers' tasks among them). */
+/**
+ * Announcements kept for ids nobody asked about yet (other publishers' tasks among them): at most
+ * this many, and this many characters of them (results can be large); the oldest go first.
+ */
 const MAX_UNCLAIMED = 100_000;
+const MAX_UNCLAIMED_CHARS = 64 * 1024 * 1024;
 const ENDS = new Set(['completed', 'dead', 'cancelled']);
 
 /**
@@ -61,6 +65,7 @@ const ENDS = new Set(['completed', 'dead', 'cancelled']);
  */
 export class Waiter<R = unknown> {
   private readonly announced = new Map<string, string>();
+  private announcedChars = 0;
   private readonly wakers = new Map<string, () => void>();
 
   private constructor(
@@ -93,10 +98,18 @@ export class Waiter<R = unknown> {
       this.wakers.get(id)?.();
       return;
     }
-    this.announced.delete(id);
+    this.forget(id);
     this.announced.set(id, rest);
-    if (this.announced.size > MAX_UNCLAIMED) this.announced.delete(this.announced.keys().next().value!);
+    this.announcedChars += rest.length;
+    while (this.announced.size > MAX_UNCLAIMED || this.announcedChars > MAX_UNCLAIMED_CHARS) this.forget(this.announced.keys().next().value!);
     this.wakers.get(id)?.();
+  }
+
+  private forget(id: string): void {
+    const rest = this.announced.get(id);
+    if (rest === undefined) return;
+    this.announced.delete(id);
+    this.announcedChars -= rest.length;
   }
 
   /** The outcome an announcement carried, or undefined when there was none (or it lacked the value). */
@@ -120,7 +133,7 @@ export class Waiter<R = unknown> {
     } catch {
       return undefined;
     }
-    this.announced.delete(id);
+    this.forget(id);
     return out;
   }
 

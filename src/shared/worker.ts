@@ -208,7 +208,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private wakes = 0;
   /** Queues whose next call passes on the wake-up this worker took (see rt_reserve). */
   private readonly wakePass = new Set<string>();
-  private pauseUntil = 0;
+  /** Per queue: no new call before this time, after a call to it failed (its node may be down). */
+  private readonly pauseUntil = new Map<string, number>();
+  /** When a task call last failed (close() stops waiting for a Redis that keeps refusing). */
+  private lastCallError = 0;
   private kickQueued = false;
   /** ctx.progress of every task: records the value (best effort: a Redis outage must not fail the task). */
   private readonly progressReporter: ProgressReporter = async (progressKey, id, run, value) => {
@@ -401,10 +404,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /** The next call worth making, queue after queue (round robin), or undefined. */
   private nextCall(): { queue: string; settles: Settlement[]; want: number; retry?: { token: string; want: number } } | undefined {
-    if (Date.now() < this.pauseUntil) return undefined;
+    const now = Date.now();
     const n = this.queues.length;
     for (let i = 0; i < n; i++) {
       const queue = this.queues[(this.rr + i) % n]!;
+      if (now < (this.pauseUntil.get(queue) ?? 0)) continue;
       const all = this.pending.get(queue) ?? [];
       // After a failed call its token goes again, marked as a retry, with the slots it held:
       // what the lost call may have leased comes back instead of waiting for its lease to expire.
@@ -447,7 +451,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         else this.retries.set(queue, [{ token, want }]);
         this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
         this.report(err);
-        this.pauseUntil = Date.now() + 250;
+        // This queue waits a little; the others go on (on a cluster its node alone may be down).
+        this.lastCallError = Date.now();
+        this.pauseUntil.set(queue, this.lastCallError + 250);
         setTimeout(() => this.kick(), 260);
       },
     );
@@ -906,11 +912,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: flags('q', run, run.rec), value: '', at: 0 });
       this.emit('released', run.task);
     }
-    // Flush every settlement before leaving, for up to 5 s; if Redis stays away or keeps refusing
-    // the calls (out of memory, say), the leases bring the tasks back.
-    const flushUntil = Date.now() + 5000;
+    // Flush every settlement before leaving. After 5 s, give up if Redis is away or keeps refusing
+    // the calls (out of memory, say): the leases bring the tasks back. A slow Redis that answers
+    // is waited for.
+    const flushStart = Date.now();
     while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
-      if (Date.now() > flushUntil) break;
+      if (Date.now() > flushStart + 5000 && (this.client.status !== 'ready' || this.lastCallError >= flushStart)) break;
       this.kick();
       await sleep(5);
     }

@@ -59,6 +59,7 @@ describe('validateRedisUrl', () => {
       }
       expect(message, url).not.toBe('');
       expect(message, url).not.toContain('topsecret');
+      expect(message, url).not.toContain('top%secret');
     }
   });
 });
@@ -113,7 +114,7 @@ describe('redis+cluster:// URLs', () => {
   });
 
   it('refuses a database (a cluster has only db 0) and bad addresses, without showing the password', () => {
-    for (const url of ['redis+cluster://u:topsecret@h:7000/2', 'redis+cluster://u:topsecret@h:port', 'redis+cluster://u:topsecret@h:7000,']) {
+    for (const url of ['redis+cluster://u:topsecret@h:7000/2', 'redis+cluster://u:topsecret@h:port', 'redis+cluster://u:topsecret@h:7000,', 'redis+cluster://u:top%secret@h:7000']) {
       let message = '';
       try {
         validateRedisUrl(url);
@@ -122,6 +123,7 @@ describe('redis+cluster:// URLs', () => {
       }
       expect(message, url).toMatch(/invalid Redis URL/);
       expect(message, url).not.toContain('topsecret');
+      expect(message, url).not.toContain('top%secret');
     }
   });
 });
