@@ -122,7 +122,7 @@ export function validateRedisUrl(url: string): string {
     throw new UsageError(`invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db]`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new UsageError(`invalid Redis URL ${redactUrl(url)}: the scheme must be redis://, rediss:// or redis+sentinel://`);
+    throw new UsageError(`invalid Redis URL ${redactUrl(url)}: the scheme must be redis://, rediss://, redis+sentinel:// or redis+cluster://`);
   }
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d+$/.test(db)) {
