@@ -33,7 +33,7 @@ export function baseProgram(name: string, description: string, io: Io): Command 
       writeErr: (s) => io.stderr.write(s),
       outputError: (s, write) => write(s),
     })
-    .addOption(new Option('--redis <url>', 'Redis URL: redis[s]://[user:password@]host[:port][/db] (default: $REDIS_URL or redis://127.0.0.1:6379)'));
+    .addOption(new Option('--redis <url>', 'Redis URL: redis[s]://[user:password@]host[:port][/db], redis+sentinel://host[:port][,...]/<master>[/db] or redis+cluster://host[:port][,...] (default: $REDIS_URL or redis://127.0.0.1:6379)'));
 }
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -62,7 +62,7 @@ export function intInRange(min: number, max: number) {
 export function timerArg(min: number): (value: string) => number {
   return (value: string): number => {
     const ms = durationArg(value);
-    if (ms < min || ms > MAX_TIMER_MS) throw new InvalidArgumentError(`expected a duration from ${min}ms to 24d.`);
+    if (ms < min || ms > MAX_TIMER_MS) throw new InvalidArgumentError(`expected a duration from ${min}ms to ${Math.floor(MAX_TIMER_MS / 86_400_000)}d.`);
     return ms;
   };
 }

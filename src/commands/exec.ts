@@ -95,18 +95,25 @@ export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}
       while (errLen - (err[0]?.length ?? 0) > max && err.length > 1) errLen -= err.shift()!.length;
     });
     let killTimer: NodeJS.Timeout | undefined;
-    const kill = (sig: NodeJS.Signals) => {
-      if (child.pid) signalGroup(child.pid, sig);
-    };
     const pid = child.pid;
+    const killGraceMs = opts.killGraceMs ?? 5000;
+    const kill = (sig: NodeJS.Signals) => {
+      if (pid) signalGroup(pid, sig);
+    };
     if (pid) {
-      const killGraceMs = opts.killGraceMs ?? 5000;
-      live.set(pid, { exited: new Promise<void>((r) => child.once('close', () => r())), killGraceMs });
-      child.once('close', () => live.delete(pid));
+      live.set(pid, {
+        exited: new Promise<void>((r) =>
+          child.once('close', () => {
+            live.delete(pid);
+            r();
+          }),
+        ),
+        killGraceMs,
+      });
     }
     const onAbort = () => {
       kill('SIGTERM');
-      killTimer = setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? 5000);
+      killTimer = setTimeout(() => kill('SIGKILL'), killGraceMs);
       killTimer.unref();
     };
     if (ctx.signal.aborted) onAbort();

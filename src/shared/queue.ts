@@ -1,10 +1,10 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { QueueFullError, UsageError, WaitTimeoutError } from './errors.js';
-import { eventsChannel, LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
+import { QueueFullError, UsageError } from './errors.js';
+import { LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
-import { createRedis, duplicateClient, resolveRedisUrl } from './redis.js';
+import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
-import { Waiter, Wakeup } from './waiter.js';
+import { Waiter } from './waiter.js';
 import { MAX_TIMER_MS } from './duration.js';
 import {
   deleteSchedule,
@@ -410,27 +410,18 @@ export class Queue<T = unknown> {
    * throws WaitTimeoutError after `timeoutMs`.
    */
   async waitFor(id: string, opts: { timeoutMs?: number; checkEveryMs?: number } = {}): Promise<TaskInfo<T> | null> {
-    const sub = duplicateClient(this.client, { lazyConnect: true });
-    sub.on('error', () => undefined);
-    const wakeup = new Wakeup();
-    sub.on('message', (_channel: string, message: string) => {
-      if (message.startsWith(`${id} `)) wakeup.ring();
-    });
-    const until = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
+    const until = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : undefined;
+    const waiter = await this.waiter();
     try {
-      await sub.connect();
-      await sub.subscribe(eventsChannel(this.name));
       for (;;) {
-        wakeup.arm();
+        const timeoutMs = until === undefined ? undefined : Math.max(0, until - Date.now());
+        if (!(await waiter.wait(id, { timeoutMs, checkEveryMs: opts.checkEveryMs }))) return null;
+        // The whole record; a task retried by hand since it ended is waited for again.
         const t = await this.getTask(id);
-        if (!t) return null;
-        if (t.state === 'completed' || t.state === 'dead' || t.state === 'cancelled') return t;
-        const left = until - Date.now();
-        if (left <= 0) throw new WaitTimeoutError(`task ${this.name}#${id} is still ${t.state} after waiting ${opts.timeoutMs} ms`);
-        await wakeup.sleep(Math.min(left, opts.checkEveryMs ?? 2000));
+        if (!t || t.state === 'completed' || t.state === 'dead' || t.state === 'cancelled') return t;
       }
     } finally {
-      sub.disconnect();
+      waiter.close();
     }
   }
 

@@ -32,22 +32,13 @@ export interface SentinelUrl {
   db: number;
 }
 
-const SENTINEL_URL = /^redis\+sentinel:\/\/(?:(.*)@)?([^@/]+)\/([^/?#]+)(?:\/(\d*))?$/;
-
 /** The parts of a redis+sentinel:// URL, undefined for any other URL; throws on a malformed one. */
 export function parseSentinelUrl(url: string): SentinelUrl | undefined {
-  if (!url.startsWith('redis+sentinel:')) return undefined;
-  const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+sentinel://[user:password@]host[:port][,host[:port]...]/<master name>[/db]`);
-  const m = SENTINEL_URL.exec(url);
-  if (!m) throw bad('not a Sentinel URL');
-  const [, auth, hosts, name, db] = m;
-  let master: string;
-  try {
-    master = decodeURIComponent(name!);
-  } catch {
-    throw bad('a bad %-escape in the master name');
-  }
-  return { sentinels: parseHosts(hosts!, 26379, bad), name: master, db: db ? Number(db) : 0, ...parseAuth(auth, bad) };
+  const u = parseHostListUrl(url, 'sentinel', 26379, '/<master name>[/db]');
+  if (!u) return undefined;
+  const m = /^([^/]+)(?:\/(\d*))?$/.exec(u.path);
+  if (!m) throw u.bad('no master name, or a database that is not a number');
+  return { sentinels: u.hosts, name: u.decode(m[1]!, 'master name'), db: m[2] ? Number(m[2]) : 0, ...u.auth };
 }
 
 /** The nodes of a redis+cluster://[user:password@]host[:port][,host[:port]...] URL (any of the cluster's nodes). */
@@ -57,41 +48,44 @@ export interface ClusterUrl {
   password?: string;
 }
 
-const CLUSTER_URL = /^redis\+cluster:\/\/(?:(.*)@)?([^@/]+)\/?$/;
-
 /** The parts of a redis+cluster:// URL, undefined for any other URL; throws on a malformed one. */
 export function parseClusterUrl(url: string): ClusterUrl | undefined {
-  if (!url.startsWith('redis+cluster:')) return undefined;
-  const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+cluster://[user:password@]host[:port][,host[:port]...]`);
-  const m = CLUSTER_URL.exec(url);
-  if (!m) throw bad('not a Cluster URL');
-  return { nodes: parseHosts(m[2]!, 6379, bad), ...parseAuth(m[1], bad) };
+  const u = parseHostListUrl(url, 'cluster', 6379, '');
+  if (!u) return undefined;
+  if (u.path !== '') throw u.bad('a cluster has no database to choose');
+  return { nodes: u.hosts, ...u.auth };
 }
 
-function parseHosts(hosts: string, defaultPort: number, bad: (why: string) => Error): Array<{ host: string; port: number }> {
-  return hosts.split(',').map((h) => {
+/**
+ * The common part of redis+sentinel:// and redis+cluster:// URLs:
+ * `redis+<kind>://[user:password@]host[:port][,host[:port]...][/path]`.
+ */
+function parseHostListUrl(url: string, kind: string, defaultPort: number, pathForm: string) {
+  if (!url.startsWith(`redis+${kind}:`)) return undefined;
+  const bad = (why: string) => new UsageError(`invalid Redis URL ${redactUrl(url)}: ${why}; expected redis+${kind}://[user:password@]host[:port][,host[:port]...]${pathForm}`);
+  const decode = (text: string, what: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw bad(`a bad %-escape in the ${what}`);
+    }
+  };
+  const m = new RegExp(`^redis\\+${kind}://(?:(.*)@)?([^@/]+)(?:/(.*))?$`).exec(url);
+  if (!m) throw bad(`not a ${kind} URL`);
+  const [, auth, hostList, path] = m;
+  const hosts = hostList!.split(',').map((h) => {
     const hp = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(h);
     if (!hp) throw bad(`bad address ${JSON.stringify(h)}`);
     return { host: hp[1]!.replace(/^\[|\]$/g, ''), port: hp[2] ? Number(hp[2]) : defaultPort };
   });
-}
-
-function parseAuth(auth: string | undefined, bad: (why: string) => Error): { username?: string; password?: string } {
-  if (auth === undefined) return {};
-  try {
-    return decodeAuth(auth);
-  } catch {
-    throw bad('a bad %-escape in the user or password');
+  const creds: { username?: string; password?: string } = {};
+  if (auth !== undefined) {
+    const colon = auth.indexOf(':');
+    const user = decode(colon < 0 ? auth : auth.slice(0, colon), 'user');
+    if (user) creds.username = user;
+    if (colon >= 0) creds.password = decode(auth.slice(colon + 1), 'password');
   }
-}
-
-function decodeAuth(auth: string): { username?: string; password?: string } {
-  const out: { username?: string; password?: string } = {};
-  const colon = auth.indexOf(':');
-  const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
-  if (user) out.username = user;
-  if (colon >= 0) out.password = decodeURIComponent(auth.slice(colon + 1));
-  return out;
+  return { hosts, path: path ?? '', auth: creds, bad, decode };
 }
 
 /** Whether a client talks to a Redis Cluster (see createRedis). */
@@ -115,6 +109,10 @@ export function duplicateClient(client: Redis, options: RedisOptions): Redis {
 /** Checks the URL's shape: redis:// or rediss://, a host, an optional numeric db; or redis+sentinel:// (see SentinelUrl) or redis+cluster:// (see ClusterUrl). */
 export function validateRedisUrl(url: string): string {
   if (parseSentinelUrl(url) || parseClusterUrl(url)) return url;
+  return validatePlainUrl(url);
+}
+
+function validatePlainUrl(url: string): string {
   let u: URL;
   try {
     u = new URL(url);
@@ -154,9 +152,9 @@ export interface ConnectOptions {
  * after a failover (the connection then drops and comes back as after a restart).
  */
 export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
-  validateRedisUrl(url);
   const sentinel = parseSentinelUrl(url);
   const cluster = parseClusterUrl(url);
+  if (!sentinel && !cluster) validatePlainUrl(url);
   const mode = opts.mode ?? 'persistent';
   let lastError: Error | undefined;
   const options: RedisOptions = {
@@ -185,6 +183,7 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
       sentinelRetryStrategy: (times: number) => (mode === 'once' && times > 2 ? null : Math.min(100 * 2 ** Math.min(times, 5), 2000)),
     } satisfies RedisOptions);
   }
+  let client: Redis;
   if (cluster) {
     const { lazyConnect, retryStrategy, ...perNode } = options;
     const clusterOptions: ClusterOptions = {
@@ -196,13 +195,10 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
       retryDelayOnFailover: opts.resendUnanswered === false ? 0 : 100,
       redisOptions: { ...perNode, username: cluster.username, password: cluster.password },
     };
-    const client = new Cluster(cluster.nodes, clusterOptions) as unknown as Redis;
-    client.on('error', (err: Error) => {
-      lastError = err;
-    });
-    return client;
+    client = new Cluster(cluster.nodes, clusterOptions) as unknown as Redis;
+  } else {
+    client = sentinel ? new Redis(options) : new Redis(url, options);
   }
-  const client = sentinel ? new Redis(options) : new Redis(url, options);
   // Without a listener ioredis prints every connection error; the retry strategy reports instead.
   client.on('error', (err: Error) => {
     lastError = err;

@@ -829,10 +829,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    */
   private flushStats(): Promise<void> {
     if (this.stats.size === 0) return Promise.resolve();
-    const stats = [...this.stats];
+    const stats = new Map(this.stats);
     this.stats.clear();
-    return this.untilClosed(this.pipelined(stats.map(([queue]) => queue), (pipe, queue) => {
-      for (const [second, c] of stats.find(([q]) => q === queue)![1]) {
+    return this.untilClosed(this.pipelined([...stats.keys()], (pipe, queue) => {
+      for (const [second, c] of stats.get(queue)!) {
         const key = statsKey(queue, second);
         if (c.completed > 0) pipe.hincrby(key, 'completed', c.completed);
         if (c.failed > 0) pipe.hincrby(key, 'failed', c.failed);

@@ -11,10 +11,9 @@ KEYS[5] meta (id sequence, published)  KEYS[6] wait  KEYS[7] prio  KEYS[8] data
 KEYS[9] marker (wakes an idle worker)  KEYS[10] config (maxWaiting)
 The overlap check looks the last published task up in KEYS[11] active, KEYS[12] delayed,
 KEYS[7] prio and KEYS[6] wait (pending) and in KEYS[13] completed, KEYS[14] dead and
-KEYS[15] cancelled (finished); KEYS[16] errors tells how many attempts it made (its record in
-the wait list carries that count; a task retried by hand counts again from 0 and is then looked
-for by its id). The wait list is searched (O(waiting)) only when the task is in none of the
-others. KEYS[17] groups (waiting grouped tasks count towards maxWaiting).
+KEYS[15] cancelled (finished). The wait list is searched (O(waiting)) only when the task is in
+none of the others: with LPOS for its exact record when it never failed (no entry in KEYS[16]
+errors), else by its id (its attempt count in the record is not known here). KEYS[17] groups (waiting grouped tasks count towards maxWaiting).
 ARGV[1] now (ms), ARGV[2] schedule name, ARGV[3] rev of the definition the caller computed from
 ARGV[4] mode: f = fire the due time; s = skip it (missed, by the catch-up policy);
         r = release the fire that queue-one deferred, if the previous task has finished
@@ -72,15 +71,10 @@ local function pending()
   end
   local tail = redis.call('HGET', KEYS[2], name .. '|last')
   if not tail then return false end
-  local made = 0
-  local errs = redis.call('HGET', KEYS[16], lastId)
-  if errs then
-    local ok, list = pcall(cjson.decode, errs)
-    if ok and type(list) == 'table' then made = #list end
-  end
-  if redis.call('LPOS', KEYS[6], lastId .. '|' .. made .. '|' .. tail) then return true end
-  if made == 0 then return false end
-  -- Retried by hand: its count started again from 0 but its errors were kept. Look for the id.
+  -- Never failed: its record in the list is exactly "<id>|0|<tail>".
+  if redis.call('HEXISTS', KEYS[16], lastId) == 0 then return redis.call('LPOS', KEYS[6], lastId .. '|0|' .. tail) ~= false end
+  -- It failed before: its count is the failures since it was last retried by hand (which starts
+  -- it again from 0 and keeps the errors), not known here. Look for the id.
   local prefix = lastId .. '|'
   local len = redis.call('LLEN', KEYS[6])
   for start = 0, len - 1, 1000 do

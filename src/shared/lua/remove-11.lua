@@ -11,11 +11,10 @@ ARGV[1] what:
   "waiting", "delayed", "completed", "dead" or "cancelled": ARGV[2..] task ids. Those still in
     that state are deleted. Returns how many.
 ]]
+--@include record
 local what = ARGV[1]
-local function forget(id)
-  redis.call('HDEL', KEYS[8], id)
-  redis.call('HDEL', KEYS[9], id)
-  redis.call('HDEL', KEYS[10], id)
+local function forget(ids)
+  rt_forget(ids, KEYS[8], KEYS[9], KEYS[10])
 end
 if what == 'list' then
   local n = redis.call('LLEN', KEYS[1])
@@ -29,29 +28,29 @@ if what == 'task' then
   for _, state in ipairs({ 'waiting', 'delayed', 'completed', 'dead', 'cancelled' }) do
     for _, z in ipairs(sets[state]) do
       if redis.call('ZREM', z, id) == 1 then
-        forget(id)
+        forget({ id })
         return state
       end
     end
   end
   local e = ARGV[3]
   if e ~= '' and string.sub(e, 1, #id + 1) == id .. '|' and redis.call('LREM', KEYS[1], 1, e) == 1 then
-    forget(id)
+    forget({ id })
     return 'waiting'
   end
   return ''
 end
 local zs = sets[what]
 if not zs then return redis.error_reply('ERR remove: unknown state ' .. tostring(what)) end
-local n = 0
+local removed = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   for _, z in ipairs(zs) do
     if redis.call('ZREM', z, id) == 1 then
-      forget(id)
-      n = n + 1
+      removed[#removed + 1] = id
       break
     end
   end
 end
-return n
+forget(removed)
+return #removed
