@@ -8,7 +8,8 @@ import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, w
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { createRedis, duplicateClient, isCluster, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
-import { pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
+import { functionName, functionsUsable, isUnranFunctionCall, pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
+import { LinkClosedError, linkTarget, TaskLink, type LinkArg } from './link.js';
 import { finishArgs, finishReply, reserveArgs, type Settlement } from './settle.js';
 import { VERSION } from './version.js';
 
@@ -186,6 +187,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   readonly url: string;
   private readonly keys: Map<string, QueueKeys>;
   private readonly client: Redis;
+  /** The connection of the task calls, where it can stand in for the client's (see TaskLink). */
+  private link: TaskLink | undefined;
   /** The connections of the blocking waits (one, or one per queue on a Redis Cluster). */
   private readonly blockers = new Set<Redis>();
   private readonly running = new Map<string, Running<T>>();
@@ -278,6 +281,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       resendUnanswered: false,
     });
     registerScripts(this.client);
+    const target = linkTarget(this.client, `redtask:worker:${this.id}:tasks`);
+    if (target) {
+      this.link = new TaskLink(target);
+      this.link.on('ready', () => this.kick());
+      // While the client is away too, its 'waiting' events tell of the outage.
+      this.link.on('error', (err: Error) => {
+        if (this.client.status === 'ready') this.report(new Error(`task connection: ${err.message}`));
+      });
+      // Redis refused its handshake although the client got in: the task calls go through the client.
+      this.link.on('refused', (err: Error) => {
+        this.link = undefined;
+        this.report(new Error(`task connection refused, using the main connection: ${err.message}`));
+        this.kick();
+      });
+    }
     this.groups = isCluster(this.client) ? this.queues.map((q) => [q]) : [this.queues];
     this.client.on('ready', () => this.kick());
     // One listener for all the calls in flight (see untilClosed).
@@ -313,6 +331,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       await sleep(100);
     }
     if (this.closing) return;
+    this.link?.connect();
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
     // One blocking pop per group waits on its queues' markers (see groups).
@@ -374,7 +393,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.stopped) return;
     // A call made while Redis is away would wait in the client's queue and go out later with the
     // time it was made: leases that expire before they begin. The 'ready' listener kicks again.
-    while (this.inflight < this.lanes && this.client.status === 'ready') {
+    while (this.inflight < this.lanes && this.callable()) {
       const call = this.nextCall();
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
@@ -391,6 +410,27 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const queues = [...this.wakePass];
     this.wakePass.clear();
     this.pipelined(queues, (pipe, q) => pipe.zadd(this.keys.get(q)!.marker, 0, 'm')).catch(() => undefined);
+  }
+
+  /** Task calls can go out now: the client is connected, and the link too where there is one. */
+  private callable(): boolean {
+    return this.client.status === 'ready' && (this.link === undefined || this.link.status === 'ready' || !functionsUsable(this.client));
+  }
+
+  /**
+   * A task call (finish or reserve): an FCALL on the link where there is one, else through the
+   * client (which also handles EVALSHA where Functions are not available).
+   */
+  private taskCall(name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
+    if (this.link && functionsUsable(this.client)) {
+      return this.link.call(['FCALL', functionName(name), 1, k.prefix, ...args]).catch((err: unknown) => {
+        // Refused without running (the library is missing, or Functions are not allowed): the
+        // client's path loads the library or switches to EVALSHA, and runs the call.
+        if (!(err instanceof LinkClosedError) && isUnranFunctionCall(err)) return this.untilClosed(runScript(this.client, name, scriptKeys[name](k), args));
+        throw err;
+      });
+    }
+    return this.untilClosed(runScript(this.client, name, scriptKeys[name](k), args));
   }
 
   private anyPending(): boolean {
@@ -466,10 +506,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // always does.
     const wake = (want > 0 && this.wakePass.delete(queue)) || retry;
     if (settles.length === 0) {
-      return this.untilClosed(runScript(this.client, 'reserve', scriptKeys.reserve(k), reserveArgs(now, this.leaseMs, want, token, retry))) as Promise<string[]>;
+      return this.taskCall('reserve', k, reserveArgs(now, this.leaseMs, want, token, retry)) as Promise<string[]>;
     }
     const call = finishArgs(now, this.leaseMs, want, token, { retry, wake }, settles);
-    return this.untilClosed(runScript(this.client, 'finish', scriptKeys.finish(k), call.args)).then((raw) => {
+    return this.taskCall('finish', k, call.args).then((raw) => {
       const reply = finishReply(raw as string[]);
       let completed = 0;
       let failed = 0;
@@ -917,7 +957,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // is waited for.
     const flushStart = Date.now();
     while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
-      if (Date.now() > flushStart + 5000 && (this.client.status !== 'ready' || this.lastCallError >= flushStart)) break;
+      if (Date.now() > flushStart + 5000 && (!this.callable() || this.lastCallError >= flushStart)) break;
       this.kick();
       await sleep(5);
     }
@@ -926,6 +966,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     clearTimeout(this.statsTimer);
     clearTimeout(this.dueTimer);
     await this.blockLoopDone;
+    this.link?.end();
     if (this.client.status !== 'ready') {
       this.client.disconnect();
       return;

@@ -1,0 +1,173 @@
+import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import Parser from 'redis-parser';
+import type { Redis } from 'ioredis';
+import { isCluster } from './redis.js';
+
+/**
+ * Where a TaskLink connects, and as whom: the same server, user and database as the worker's
+ * ioredis client.
+ */
+export interface LinkTarget {
+  host: string;
+  port: number;
+  /** A Unix socket path (redis+unix is not a URL form redtask takes, but ioredis options may carry one). */
+  path?: string;
+  username?: string;
+  password?: string;
+  db: number;
+  /** The name CLIENT LIST shows. */
+  name: string;
+}
+
+export type LinkArg = string | number;
+
+/** Rejects a call whose reply the connection lost: the caller cannot know whether Redis ran it. */
+export class LinkClosedError extends Error {
+  constructor(message = 'connection to Redis lost before the reply arrived') {
+    super(message);
+    this.name = 'LinkClosedError';
+  }
+}
+
+/**
+ * The target of a TaskLink for this client, or undefined when the link cannot stand in for it:
+ * a Redis Cluster (calls go to the node of their slot), Sentinel (the master moves), or TLS.
+ * Those keep making their task calls through ioredis.
+ */
+export function linkTarget(client: Redis, name: string): LinkTarget | undefined {
+  if (isCluster(client)) return undefined;
+  const o = client.options;
+  if (o.sentinels || o.tls) return undefined;
+  return { host: o.host || '127.0.0.1', port: o.port || 6379, path: o.path || undefined, username: o.username || undefined, password: o.password || undefined, db: o.db || 0, name };
+}
+
+interface Call {
+  resolve(reply: unknown): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The worker's own connection for its task calls (finish and reserve): a lean RESP2 client that
+ * writes each call as one string and reads replies with redis-parser (the parser ioredis uses).
+ * At one task per call the task path is one round trip per task, and ioredis's per-command work
+ * (its Command object, argument conversion, queues and promise chain) was a large part of Node's
+ * CPU per task: see docs/BENCHMARKS.md.
+ *
+ * It keeps none of ioredis's recovery: a call it cannot answer is rejected (LinkClosedError when
+ * the connection closed with it unanswered; the worker then retries it safely, see Worker.launch),
+ * a call made while it is not ready is rejected at once, and it reconnects with backoff until
+ * end(). Events: 'ready' after each connect and handshake (AUTH, SELECT, CLIENT SETNAME),
+ * 'error' for a failed connect, 'refused' (and the link ends) when Redis answers the handshake
+ * with an error.
+ */
+export class TaskLink extends EventEmitter {
+  status: 'idle' | 'connecting' | 'ready' | 'end' = 'idle';
+  private socket: Socket | undefined;
+  private readonly calls: Call[] = [];
+  private readonly parser: Parser;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly target: LinkTarget, private readonly connectTimeoutMs = 5000) {
+    super();
+    this.parser = new Parser({
+      returnReply: (reply: unknown) => this.calls.shift()?.resolve(reply),
+      returnError: (err: Error) => this.calls.shift()?.reject(err),
+      // The stream cannot be read any further: drop the connection (its calls are rejected).
+      returnFatalError: (err: Error) => this.socket?.destroy(err),
+    });
+  }
+
+  /** Connects (again, after a drop, with backoff) until end() is called. */
+  connect(): void {
+    if (this.status !== 'idle') return;
+    this.status = 'connecting';
+    const t = this.target;
+    const socket = t.path ? connect({ path: t.path }) : connect({ host: t.host, port: t.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.setTimeout(this.connectTimeoutMs, () => socket.destroy(new Error(`connect to Redis timed out after ${this.connectTimeoutMs} ms`)));
+    socket.on('data', (chunk: Buffer) => this.parser.execute(chunk));
+    socket.on('error', (err) => {
+      if (this.status !== 'end') this.emit('error', err);
+    });
+    socket.once('close', () => this.onClose(socket));
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      this.handshake().then(
+        () => {
+          if (this.socket !== socket || this.status === 'end') return;
+          this.attempts = 0;
+          this.status = 'ready';
+          this.emit('ready');
+        },
+        (err: unknown) => {
+          const e = err instanceof Error ? err : new Error(String(err));
+          // Redis answered the handshake with an error (a password it does not take, a database
+          // it does not have): trying again would not help, and the client's own connection
+          // did get through with the same settings. The owner stops using the link.
+          if (!(err instanceof LinkClosedError) && this.socket === socket && this.status !== 'end') {
+            this.end();
+            this.emit('refused', e);
+            return;
+          }
+          socket.destroy(e);
+        },
+      );
+    });
+  }
+
+  private handshake(): Promise<unknown> {
+    const t = this.target;
+    const steps: Array<Promise<unknown>> = [];
+    if (t.password) steps.push(this.send(t.username ? ['AUTH', t.username, t.password] : ['AUTH', t.password]));
+    if (t.db !== 0) steps.push(this.send(['SELECT', t.db]));
+    steps.push(this.send(['CLIENT', 'SETNAME', t.name]));
+    return Promise.all(steps);
+  }
+
+  private onClose(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.parser.reset();
+    const lost = this.calls.splice(0);
+    for (const c of lost) c.reject(new LinkClosedError());
+    if (this.status === 'end') return;
+    this.status = 'idle';
+    const delay = Math.min(100 * 2 ** Math.min(this.attempts++, 6), 5000);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Sends one command; rejected at once unless the link is ready. */
+  call(args: readonly LinkArg[]): Promise<unknown> {
+    if (this.status !== 'ready') return Promise.reject(new LinkClosedError('connection to Redis not ready'));
+    return this.send(args);
+  }
+
+  private send(args: readonly LinkArg[]): Promise<unknown> {
+    let out = `*${args.length}\r\n`;
+    for (const a of args) {
+      const s = typeof a === 'string' ? a : String(a);
+      out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+    }
+    return new Promise((resolve, reject) => {
+      this.calls.push({ resolve, reject });
+      this.socket!.write(out);
+    });
+  }
+
+  /** Closes the connection for good; calls still waiting are rejected. */
+  end(): void {
+    if (this.status === 'end') return;
+    this.status = 'end';
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (!socket) return;
+    // QUIT lets the calls before it be answered; the socket goes once they are.
+    socket.end(`*1\r\n$4\r\nQUIT\r\n`);
+    this.calls.push({ resolve: () => socket.destroy(), reject: () => socket.destroy() });
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+}
