@@ -26,7 +26,10 @@ export interface QueueSnapshot {
   failedPerSec: number;
   /** Completed tasks in each of the last 60 seconds, oldest first (the sparkline). */
   completedPerSecond: number[];
-  /** Wait from publishing to start over the last minute: the histogram bucket bounds, ms. */
+  /**
+   * Wait from publishing to start over the last minute: the histogram bucket bounds, ms.
+   * Infinity for the last bucket (over an hour), which snapshotJson writes as "Infinity".
+   */
   waitP50Ms: number | null;
   waitP99Ms: number | null;
   /** Age of the oldest waiting task, ms. */
@@ -65,6 +68,15 @@ export function sparkline(values: number[]): string {
 }
 
 /** "≤5ms" style bound of a histogram bucket. */
+/**
+ * The snapshot as one line of JSON (`--json`). JSON has no Infinity: a wait in the open-ended
+ * last bucket (over an hour) is written as the string "Infinity" (Number() and float() read it),
+ * not as null, which means that no task started.
+ */
+export function snapshotJson(s: Snapshot): string {
+  return JSON.stringify(s, (key, value: unknown) => (value === Infinity && (key === 'waitP50Ms' || key === 'waitP99Ms') ? 'Infinity' : value));
+}
+
 function bound(ms: number): string {
   return ms === Infinity ? '>1h' : `≤${formatDuration(ms)}`;
 }

@@ -9,7 +9,7 @@ import { redactUrl } from '../shared/redis.js';
 import { Wakeup } from '../shared/waiter.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { addScheduleCommands } from './schedules.js';
-import { render, renderLine, renderTask, renderTaskLine, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, snapshotJson, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
   redis?: string;
@@ -369,7 +369,7 @@ async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter):
   const c = colorFor(io.stdout, io.env);
   const tty = Boolean(io.stdout.isTTY) && !opts.json;
   const show = (s: Snapshot) => {
-    if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
+    if (opts.json) io.stdout.write(`${snapshotJson(s)}\n`);
     // Redrawn in place: home, each line then clear-to-end-of-line, then clear below. No flicker.
     else if (tty) io.stdout.write(`\x1b[H${render(s, c).split('\n').join('\x1b[K\n')}\x1b[K\n\x1b[J`);
     else io.stdout.write(`${opts.once ? render(s, c) : renderLine(s)}\n`);

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import ora from 'ora';
 import { Option } from 'commander';
 import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
@@ -153,7 +154,6 @@ async function waitAll(io: Io, waiter: Waiter, queueName: string, ids: string[],
  * On a terminal stderr (with a size) a `queued N tasks` line is redrawn in place as batches go out.
  */
 async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void): Promise<number> {
-  const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
   const progress = new Progress(io.stderr);
   // Ids printed to the same terminal would run into the progress line: clear it first.
   const shared = Boolean(io.stdout.isTTY);
@@ -169,7 +169,7 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
     progress.add(ids.length);
   };
   try {
-    for await (const line of rl) {
+    for await (const line of lines(io.stdin)) {
       lineNo++;
       if (line.trim() === '') continue;
       let data: unknown;
@@ -192,6 +192,27 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
     progress.done();
   }
   return ExitCode.ok;
+}
+
+/**
+ * The lines of a stream: split at "\n", a "\r" before it dropped (CRLF files). A "\r" anywhere
+ * else is part of the line (readline would end a line there).
+ */
+async function* lines(input: NodeJS.ReadableStream): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of input) {
+    rest += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    let from = 0;
+    let at: number;
+    while ((at = rest.indexOf('\n', from)) >= 0) {
+      yield rest.slice(from, at > from && rest.charCodeAt(at - 1) === 13 ? at - 1 : at);
+      from = at + 1;
+    }
+    rest = rest.slice(from);
+  }
+  rest += decoder.end();
+  if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
 }
 
 /**

@@ -649,6 +649,15 @@ describe('command-line contract', () => {
     ]);
   });
 
+  it('a pipe splits at newlines only: CRLF ends a line, a lone CR stays in it, a last line without a newline counts', async () => {
+    const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'crlf'], { input: 'a\r\nb\rc\r\n\r\nd' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('1\n2\n3\n');
+    // A record ends with its payload JSON, after the sixth '|'.
+    const payloads = (await redis.client().lrange('rt:{crlf}:wait', 0, -1)).reverse().map((e) => JSON.parse(e.split('|').slice(6).join('|')) as unknown);
+    expect(payloads).toEqual(['a', 'b\rc', 'd']);
+  });
+
   it('--data-json reports a bad line with its number: the lines before it are queued, it says nothing after was', async () => {
     const r = await runCli('task-publish', ['--redis', redis.url, '-q', 'badjson', '--data-json'], { input: '{"a":1}\n{oops\n{"b":2}\n' });
     expect(r.code).toBe(2);

@@ -1,6 +1,6 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { render, renderLine, renderTask, renderTaskLine, sparkline, type Snapshot } from '../../src/commands/monitor-view.js';
+import { render, renderLine, renderTask, renderTaskLine, snapshotJson, sparkline, type Snapshot } from '../../src/commands/monitor-view.js';
 import type { TaskInfo } from '../../src/shared/queue.js';
 
 const plain = new Chalk({ level: 0 });
@@ -48,6 +48,18 @@ const snap: Snapshot = {
 };
 
 describe('monitor view (pure)', () => {
+  it('--json writes a wait over an hour as "Infinity", and no wait as null', () => {
+    const q = snap.queues[0]!;
+    const over = { ...snap, queues: [{ ...q, waitP50Ms: 60_000, waitP99Ms: Infinity }, { ...q, name: 'idle', waitP50Ms: null, waitP99Ms: null }] };
+    const back = JSON.parse(snapshotJson(over)) as Snapshot;
+    expect(back.queues.map((x) => [x.waitP50Ms, x.waitP99Ms])).toEqual([
+      [60_000, 'Infinity'],
+      [null, null],
+    ]);
+    expect(Number(back.queues[0]!.waitP99Ms)).toBe(Infinity);
+    expect(JSON.parse(snapshotJson(snap))).toEqual(snap);
+  });
+
   it('draws the table of queues and workers', () => {
     expect(render(snap, plain)).toMatchInlineSnapshot(`
       "redtask monitor  redis://127.0.0.1:6379  2026-11-26 12:00:00 UTC
