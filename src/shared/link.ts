@@ -22,6 +22,11 @@ export interface LinkTarget {
 
 export type LinkArg = string | number;
 
+/** Redis's answers to AUTH when it has no password to check (ioredis goes on after them too). */
+const NO_PASSWORD_SET = /no password is set|without any password configured/i;
+/** Handshake errors of a state that passes: connect again later, as after a drop. */
+const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b|max number of clients/;
+
 /** Rejects a call whose reply the connection lost: the caller cannot know whether Redis ran it. */
 export class LinkClosedError extends Error {
   constructor(message = 'connection to Redis lost before the reply arrived') {
@@ -39,7 +44,7 @@ export function linkTarget(client: Redis, name: string): LinkTarget | undefined 
   if (isCluster(client)) return undefined;
   const o = client.options;
   if (o.sentinels || o.tls) return undefined;
-  return { host: o.host || '127.0.0.1', port: o.port || 6379, path: o.path || undefined, username: o.username || undefined, password: o.password || undefined, db: o.db || 0, name };
+  return { host: o.host || '127.0.0.1', port: o.port || 6379, path: o.path || undefined, username: o.username || undefined, password: o.password ?? undefined, db: o.db || 0, name };
 }
 
 interface Call {
@@ -58,8 +63,8 @@ interface Call {
  * the connection closed with it unanswered; the worker then retries it safely, see Worker.launch),
  * a call made while it is not ready is rejected at once, and it reconnects with backoff until
  * end(). Events: 'ready' after each connect and handshake (AUTH, SELECT, CLIENT SETNAME),
- * 'error' for a failed connect, 'refused' (and the link ends) when Redis answers the handshake
- * with an error.
+ * 'error' for a failed connect, 'refused' (and the link ends) when Redis answers AUTH or SELECT
+ * with an error that does not pass.
  */
 export class TaskLink extends EventEmitter {
   status: 'idle' | 'connecting' | 'ready' | 'end' = 'idle';
@@ -88,27 +93,32 @@ export class TaskLink extends EventEmitter {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
-    socket.setTimeout(this.connectTimeoutMs, () => socket.destroy(new Error(`connect to Redis timed out after ${this.connectTimeoutMs} ms`)));
+    // Until the handshake is answered: a proxy that accepts but never forwards must not hold the
+    // link in 'connecting' for good.
+    const timer = setTimeout(() => socket.destroy(new Error(`connect to Redis timed out after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
     socket.on('data', (chunk: Buffer) => this.parser.execute(chunk));
     socket.on('error', (err) => {
       if (this.status !== 'end') this.emit('error', err);
     });
     socket.once('close', () => this.onClose(socket));
     socket.once('connect', () => {
-      socket.setTimeout(0);
       this.handshake().then(
         () => {
+          clearTimeout(timer);
           if (this.socket !== socket || this.status === 'end') return;
           this.attempts = 0;
           this.status = 'ready';
           this.emit('ready');
         },
         (err: unknown) => {
+          clearTimeout(timer);
           const e = err instanceof Error ? err : new Error(String(err));
-          // Redis answered the handshake with an error (a password it does not take, a database
-          // it does not have): trying again would not help, and the client's own connection
-          // did get through with the same settings. The owner stops using the link.
-          if (!(err instanceof LinkClosedError) && this.socket === socket && this.status !== 'end') {
+          // Redis answered the handshake with an error that trying again would not mend (a
+          // password it does not take, a database it does not have), while the client's own
+          // connection got through with the same settings: the owner stops using the link.
+          // Passing states (loading, busy, too many clients) are tried again, like a drop.
+          if (!(err instanceof LinkClosedError) && !PASSING.test(e.message) && this.socket === socket && this.status !== 'end') {
             this.end();
             this.emit('refused', e);
             return;
@@ -119,12 +129,18 @@ export class TaskLink extends EventEmitter {
     });
   }
 
+  /**
+   * AUTH as ioredis does it (a user with an empty password too; a server without a password
+   * answering AUTH is not an error), SELECT, and the name (which, as for ioredis, may be refused
+   * without harm).
+   */
   private handshake(): Promise<unknown> {
     const t = this.target;
     const steps: Array<Promise<unknown>> = [];
-    if (t.password) steps.push(this.send(t.username ? ['AUTH', t.username, t.password] : ['AUTH', t.password]));
+    const auth = t.username ? ['AUTH', t.username, t.password ?? ''] : t.password ? ['AUTH', t.password] : undefined;
+    if (auth) steps.push(this.send(auth).catch((err: Error) => (NO_PASSWORD_SET.test(err.message) ? 'OK' : Promise.reject(err))));
     if (t.db !== 0) steps.push(this.send(['SELECT', t.db]));
-    steps.push(this.send(['CLIENT', 'SETNAME', t.name]));
+    steps.push(this.send(['CLIENT', 'SETNAME', t.name]).catch(() => 'OK'));
     return Promise.all(steps);
   }
 

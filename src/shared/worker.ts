@@ -219,7 +219,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   /** ctx.progress of every task: records the value (best effort: a Redis outage must not fail the task). */
   private readonly progressReporter: ProgressReporter = async (progressKey, id, run, value) => {
     run.progress = true;
-    await this.untilClosed(this.client.hset(progressKey, id, JSON.stringify(value ?? null))).catch((err: unknown) => this.report(err));
+    // On the connection of the task calls, when there is one: Redis then runs it before the
+    // finish that follows it, which clears it (on two connections it could come after, and stay).
+    const json = JSON.stringify(value ?? null);
+    const write = this.link?.status === 'ready' ? this.link.call(['HSET', progressKey, id, json]) : this.untilClosed(this.client.hset(progressKey, id, json));
+    await write.catch((err: unknown) => this.report(err));
   };
   /** The rejecters of the calls in flight, run when the connection closes (see untilClosed). */
   private readonly onClose = new Set<() => void>();
@@ -412,17 +416,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.pipelined(queues, (pipe, q) => pipe.zadd(this.keys.get(q)!.marker, 0, 'm')).catch(() => undefined);
   }
 
-  /** Task calls can go out now: the client is connected, and the link too where there is one. */
+  /**
+   * Task calls can go out now: the client is connected. (They take the link when it is ready,
+   * and the client otherwise: see taskCall.)
+   */
   private callable(): boolean {
-    return this.client.status === 'ready' && (this.link === undefined || this.link.status === 'ready' || !functionsUsable(this.client));
+    return this.client.status === 'ready';
   }
 
   /**
-   * A task call (finish or reserve): an FCALL on the link where there is one, else through the
-   * client (which also handles EVALSHA where Functions are not available).
+   * A task call (finish or reserve): an FCALL on the link when it is ready, else through the
+   * client (which also handles EVALSHA where Functions are not available). Either way a retry
+   * carries the same token, so a call lost on one may be sent again on the other.
    */
   private taskCall(name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
-    if (this.link && functionsUsable(this.client)) {
+    if (this.link?.status === 'ready' && functionsUsable(this.client)) {
       return this.link.call(['FCALL', functionName(name), 1, k.prefix, ...args]).catch((err: unknown) => {
         // Refused without running (the library is missing, or Functions are not allowed): the
         // client's path loads the library or switches to EVALSHA, and runs the call.
@@ -815,11 +823,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         const [lost, cancelled] = ext as [string[], string[]];
         for (const id of lost) {
           const run = sent.get(`${queue}\0${id}`);
-          if (run) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
+          // (A run that finished meanwhile is not told: its finish, on the task connection, may
+          // simply have reached Redis before this heartbeat.)
+          if (run && !run.finished) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
         }
         for (const id of cancelled) {
           const run = sent.get(`${queue}\0${id}`);
-          if (run && !run.abortReason) {
+          if (run && !run.abortReason && !run.finished) {
             abortRun(run, new TaskAbortedError('cancelled', `task ${id} was cancelled`));
             this.emit('cancelled', run.task);
           }

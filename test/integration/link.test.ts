@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
 import { Queue, Worker } from '../../src/index.js';
+import { TaskLink } from '../../src/shared/link.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { collectErrors, sleep } from '../helpers/util.js';
 
@@ -95,6 +97,41 @@ describe('the worker\'s task connection', () => {
     await q.close();
   });
 
+  it('a progress report sent just before the handler returns is cleared by the finish (no stale entry)', async () => {
+    const q = new Queue<number>('link-progress', { connection: redis.url });
+    await q.addBulk(Array.from({ length: 2000 }, (_, i) => ({ data: i })));
+    const w = new Worker<number>(
+      'link-progress',
+      (t, ctx) => {
+        void ctx.progress({ at: t.data });
+      },
+      { connection: redis.url, concurrency: 10 },
+    );
+    const errors = collectErrors(w);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 2000, 20_000, '2000 completed');
+    await w.close();
+    expect(await redis.client().hlen('rt:{link-progress}:progress')).toBe(0);
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
+  it('gives up a connect whose handshake is never answered (a proxy that accepts and forwards nothing), and tries again', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    const link = new TaskLink({ host: '127.0.0.1', port, db: 0, name: 'silent' }, 200);
+    const errors: string[] = [];
+    link.on('error', (err: Error) => errors.push(err.message));
+    link.connect();
+    await waitFor(() => errors.length >= 2, 5000, 'two timed-out attempts');
+    expect(errors[0]).toBe('connect to Redis timed out after 200 ms');
+    expect(link.status).not.toBe('ready');
+    await expect(link.call(['PING'])).rejects.toThrow(/not ready/);
+    link.end();
+    silent.close();
+  });
+
   it('signs in as the URL\'s user and uses its database', async () => {
     const admin = redis.client();
     await admin.call('ACL', 'SETUSER', 'linkuser', 'on', '>s3cret', '~*', '&*', '+@all');
@@ -126,16 +163,37 @@ describe('the worker\'s task connection', () => {
     await q.close();
   });
 
-  it('falls back to the main connection when Redis refuses the task connection\'s handshake', async () => {
-    // A user who may not name its connection: ioredis goes on without the name, the link does not.
+  it('signs in as a user without a password, and goes on when the URL has a password Redis does not ask for', async () => {
     const admin = redis.client();
-    await admin.call('ACL', 'SETUSER', 'noname', 'on', '>pw', '~*', '&*', '+@all', '-client|setname');
-    const url = `redis://noname:pw@127.0.0.1:${redis.port}`;
+    // ioredis sends AUTH <user> "" for a user without a password; the link does the same.
+    await admin.call('ACL', 'SETUSER', 'openuser', 'on', 'nopass', '~*', '&*', '+@all');
+    const a = await drain('link-nopass', 50, `redis://openuser@127.0.0.1:${redis.port}`);
+    await a.w.start();
+    await waitFor(async () => (await a.q.counts()).completed === 50, 10_000, '50 completed');
+    expect((await clients()).find((c) => c.name === `redtask:worker:${a.w.id}:tasks`)).toMatchObject({ user: 'openuser', cmd: 'fcall' });
+    await a.w.close();
+    await a.q.close();
+    // A password for the default user, which has none: Redis says so, and that is not an error.
+    const b = await drain('link-needless-pw', 50, `redis://:unused@127.0.0.1:${redis.port}`);
+    await b.w.start();
+    await waitFor(async () => (await b.q.counts()).completed === 50, 10_000, '50 completed');
+    expect((await clients()).find((c) => c.name === `redtask:worker:${b.w.id}:tasks`)).toMatchObject({ user: 'default', cmd: 'fcall' });
+    await b.w.close();
+    expect([...a.errors, ...b.errors]).toEqual([]);
+    await b.q.close();
+  });
+
+  it('falls back to the main connection when Redis refuses the task connection\'s handshake', async () => {
+    // A user who may not SELECT: ioredis goes on in database 0 (and says so), the link is refused.
+    const admin = redis.client();
+    await admin.call('ACL', 'SETUSER', 'noselect', 'on', '>pw', '~*', '&*', '+@all', '-select');
+    const url = `redis://noselect:pw@127.0.0.1:${redis.port}/1`;
     const { q, w, errors, seen } = await drain('link-refused', 200, url);
     await w.start();
     await waitFor(async () => (await q.counts()).completed === 200, 10_000, '200 completed');
     expect(seen.size).toBe(200);
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^task connection refused, using the main connection: NOPERM/)]);
+    expect((await clients()).some((c) => c.name === `redtask:worker:${w.id}:tasks`)).toBe(false);
     await w.close();
     await q.close();
   });
