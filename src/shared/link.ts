@@ -11,6 +11,8 @@ import { isCluster } from './redis.js';
 export interface LinkTarget {
   host: string;
   port: number;
+  /** The address family to resolve the host to, as ioredis's `family` (0: either). */
+  family?: number;
   /** A Unix socket path (redis+unix is not a URL form redtask takes, but ioredis options may carry one). */
   path?: string;
   username?: string;
@@ -44,7 +46,7 @@ export function linkTarget(client: Redis, name: string): LinkTarget | undefined 
   if (isCluster(client)) return undefined;
   const o = client.options;
   if (o.sentinels || o.tls) return undefined;
-  return { host: o.host || '127.0.0.1', port: o.port || 6379, path: o.path || undefined, username: o.username || undefined, password: o.password ?? undefined, db: o.db || 0, name };
+  return { host: o.host || '127.0.0.1', port: o.port || 6379, family: o.family || undefined, path: o.path || undefined, username: o.username || undefined, password: o.password ?? undefined, db: o.db || 0, name };
 }
 
 interface Call {
@@ -89,7 +91,7 @@ export class TaskLink extends EventEmitter {
     if (this.status !== 'idle') return;
     this.status = 'connecting';
     const t = this.target;
-    const socket = t.path ? connect({ path: t.path }) : connect({ host: t.host, port: t.port });
+    const socket = t.path ? connect({ path: t.path }) : connect({ host: t.host, port: t.port, family: t.family });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);

@@ -132,6 +132,16 @@ describe('the worker\'s task connection', () => {
     silent.close();
   });
 
+  it('connects to a host name as the main connection does (localhost)', async () => {
+    const { q, w, errors } = await drain('link-hostname', 50, `redis://localhost:${redis.port}`);
+    await w.start();
+    await waitFor(async () => (await q.counts()).completed === 50, 10_000, '50 completed');
+    expect((await clients()).find((c) => c.name === `redtask:worker:${w.id}:tasks`)?.cmd).toBe('fcall');
+    await w.close();
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
   it('signs in as the URL\'s user and uses its database', async () => {
     const admin = redis.client();
     await admin.call('ACL', 'SETUSER', 'linkuser', 'on', '>s3cret', '~*', '&*', '+@all');
