@@ -158,6 +158,25 @@ export class TaskLink extends EventEmitter {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /** Resolves true once the link is ready, or false after `ms` (or when it ends). */
+  waitReady(ms: number): Promise<boolean> {
+    if (this.status === 'ready') return Promise.resolve(true);
+    if (this.status === 'end') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.off('ready', onReady);
+        this.off('refused', onRefused);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const onRefused = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      this.on('ready', onReady);
+      this.on('refused', onRefused);
+    });
+  }
+
   /** Sends one command; rejected at once unless the link is ready. */
   call(args: readonly LinkArg[]): Promise<unknown> {
     if (this.status !== 'ready') return Promise.reject(new LinkClosedError('connection to Redis not ready'));

@@ -335,7 +335,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       await sleep(100);
     }
     if (this.closing) return;
+    // The first task calls wait (briefly) for the link, so that a task's progress report and its
+    // finish take the same connection from the start (see the progress reporter).
     this.link?.connect();
+    if (this.link) await this.link.waitReady(2000);
+    if (this.closing) return;
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
     // One blocking pop per group waits on its queues' markers (see groups).
