@@ -70,6 +70,8 @@ interface Call {
  */
 export class TaskLink extends EventEmitter {
   status: 'idle' | 'connecting' | 'ready' | 'end' = 'idle';
+  /** CLIENT ID of the current connection (for CLIENT UNBLOCK from another one). */
+  clientId: number | undefined;
   private socket: Socket | undefined;
   private readonly calls: Call[] = [];
   private readonly parser: Parser;
@@ -143,6 +145,13 @@ export class TaskLink extends EventEmitter {
     if (auth) steps.push(this.send(auth).catch((err: Error) => (NO_PASSWORD_SET.test(err.message) ? 'OK' : Promise.reject(err))));
     if (t.db !== 0) steps.push(this.send(['SELECT', t.db]));
     steps.push(this.send(['CLIENT', 'SETNAME', t.name]).catch(() => 'OK'));
+    this.clientId = undefined;
+    steps.push(
+      this.send(['CLIENT', 'ID']).then(
+        (id) => (this.clientId = Number(id)),
+        () => undefined,
+      ),
+    );
     return Promise.all(steps);
   }
 

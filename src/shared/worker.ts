@@ -189,6 +189,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly client: Redis;
   /** The connection of the task calls, where it can stand in for the client's (see TaskLink). */
   private link: TaskLink | undefined;
+  /**
+   * Where an idle worker of one queue waits, with a reserve queued behind the wait (see
+   * waitWithReserve); undefined where the link cannot be used or the worker has several queues.
+   */
+  private waitLink: TaskLink | undefined;
+  /** A wait with a reserve behind it is out on waitLink. */
+  private queuedWait = false;
+  private unblocking = false;
   /** The connections of the blocking waits (one, or one per queue on a Redis Cluster). */
   private readonly blockers = new Set<Redis>();
   private readonly running = new Map<string, Running<T>>();
@@ -296,9 +304,19 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       // Redis refused its handshake although the client got in: the task calls go through the client.
       this.link.on('refused', (err: Error) => {
         this.link = undefined;
+        this.waitLink?.end();
+        this.waitLink = undefined;
         this.report(new Error(`task connection refused, using the main connection: ${err.message}`));
         this.kick();
       });
+      if (this.queues.length === 1) {
+        this.waitLink = new TaskLink({ ...target, name: `redtask:worker:${this.id}:block` });
+        // The task connection reports trouble; this one just falls back to the ioredis wait.
+        this.waitLink.on('error', () => undefined);
+        this.waitLink.on('refused', () => {
+          this.waitLink = undefined;
+        });
+      }
     }
     this.groups = isCluster(this.client) ? this.queues.map((q) => [q]) : [this.queues];
     this.client.on('ready', () => this.kick());
@@ -338,6 +356,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // The first task calls wait (briefly) for the link, so that a task's progress report and its
     // finish take the same connection from the start (see the progress reporter).
     this.link?.connect();
+    this.waitLink?.connect();
     if (this.link) await this.link.waitReady(2000);
     if (this.closing) return;
     this.accepting = true;
@@ -406,6 +425,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
     }
+    // A due time or close() wants a look while a queued wait holds the slots: end the wait.
+    if (this.queuedWait && (!this.accepting || this.queues.some((q) => !this.empty.has(q)))) this.unblockWait();
     if (this.wakePass.size > 0 && this.free() <= 0) this.passWakeNow();
     if (this.inflight === 0 && !this.anyPending() && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
   }
@@ -477,10 +498,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private launch(queue: string, settles: Settlement[], want: number, retry: { token: string; want: number } | undefined): void {
     const token = retry?.token ?? this.nextToken();
-    const wakes = this.wakes;
     this.inflight++;
     if (!retry) this.inflightWant += want;
-    this.finish(queue, settles, want, token, retry !== undefined).then(
+    this.onReply(queue, settles, want, token, this.finish(queue, settles, want, token, retry !== undefined));
+  }
+
+  /** Takes the reply of a task call: starts (or hands back) what it leased, or keeps it for a retry. */
+  private onReply(queue: string, settles: Settlement[], want: number, token: string, call: Promise<string[]>, quiet?: (err: unknown) => boolean): Promise<void> {
+    const wakes = this.wakes;
+    return call.then(
       (records) => {
         this.inflight--;
         this.inflightWant -= want;
@@ -502,7 +528,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         if (list) list.push({ token, want });
         else this.retries.set(queue, [{ token, want }]);
         this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
-        this.report(err);
+        if (!quiet?.(err)) this.report(err);
         // This queue waits a little; the others go on (on a cluster its node alone may be down).
         this.lastCallError = Date.now();
         this.pauseUntil.set(queue, this.lastCallError + 250);
@@ -725,6 +751,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         await new Promise<void>((r) => this.idleWakes.push(r));
         continue;
       }
+      if (queues.length === 1 && this.waitLink?.status === 'ready' && this.link?.status === 'ready' && functionsUsable(this.client)) {
+        await this.waitWithReserve(queues[0]!, this.waitLink);
+        continue;
+      }
       if (!blocker) {
         // Re-sending a blocking pop after a reconnect is harmless (the marker is only a wake-up).
         blocker = duplicateClient(this.client, { connectionName: `redtask:worker:${this.id}:block`, autoResendUnfulfilledCommands: true });
@@ -749,6 +779,61 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.empty.clear();
       this.kick();
     }
+  }
+
+  /**
+   * The idle wait of a worker of one queue: BZPOPMIN of the marker with a reserve written right
+   * behind it on the same connection. Redis runs the reserve as soon as the wait ends (a wake-up,
+   * the 5 s timeout, or CLIENT UNBLOCK), in the same turn of its event loop, so a task published
+   * to an idle worker comes back with its wake-up instead of one round trip later. The reserve
+   * takes its time from Redis's clock (it runs when the wait ends); its slots count as in flight
+   * meanwhile, so whatever else would look for tasks (a due time, close()) unblocks the wait
+   * instead (see unblockWait). A dropped connection makes it a lost call, retried with its token.
+   */
+  private async waitWithReserve(queue: string, link: TaskLink): Promise<void> {
+    const k = this.keys.get(queue)!;
+    const want = Math.min(this.free(), this.laneSize, MAX_BATCH);
+    if (want <= 0) return;
+    this.idle = false;
+    this.queuedWait = true;
+    this.inflight++;
+    this.inflightWant += want;
+    const token = this.nextToken();
+    const popped = link.call(['BZPOPMIN', k.marker, BLOCK_SECONDS]) as Promise<[string, string, string] | null>;
+    const reserve = link.call(['FCALL', functionName('reserve'), 1, k.prefix, '', this.leaseMs, want, token, '0']) as Promise<string[]>;
+    // Member "d" carries the due time of a newly delayed task: a timer for it.
+    popped.then((p) => p && p[1] === 'd' && this.scheduleDue(Number(p[2])), () => undefined);
+    try {
+      const call = reserve.catch((err: unknown) => {
+        // Refused without running (the library is missing, or Functions are not allowed): the
+        // same reserve through taskCall, which loads the library or switches to EVALSHA.
+        if (!(err instanceof LinkClosedError) && isUnranFunctionCall(err)) {
+          return this.taskCall('reserve', k, reserveArgs(Date.now(), this.leaseMs, want, token, false)) as Promise<string[]>;
+        }
+        throw err;
+      });
+      // A wait cut off by a dropped connection is not worth an error event (the retry follows).
+      await this.onReply(queue, [], want, token, call, (err) => err instanceof LinkClosedError);
+    } finally {
+      this.queuedWait = false;
+    }
+  }
+
+  /** Ends a queued wait now (see waitWithReserve), so that its reserve looks for tasks at once. */
+  private unblockWait(): void {
+    const id = this.waitLink?.clientId;
+    if (!this.queuedWait || this.unblocking || id === undefined) return;
+    this.unblocking = true;
+    (this.link?.status === 'ready' ? this.link.call(['CLIENT', 'UNBLOCK', id]) : this.client.call('CLIENT', 'UNBLOCK', id)).then(
+      (n) => {
+        this.unblocking = false;
+        // Not blocked yet (the wait had not reached Redis): try again in a moment.
+        if (Number(n) === 0 && this.queuedWait) setTimeout(() => this.unblockWait(), 2);
+      },
+      () => {
+        this.unblocking = false;
+      },
+    );
   }
 
   /**
@@ -954,6 +1039,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     await this.scheduler?.stop();
     for (const wake of this.idleWakes.splice(0)) wake();
     for (const b of this.blockers) b.disconnect();
+    // A queued wait ends now; what its reserve leased goes back (see onReply).
+    this.unblockWait();
     const until = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < until) {
       await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
@@ -981,6 +1068,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     clearTimeout(this.dueTimer);
     await this.blockLoopDone;
     this.link?.end();
+    this.waitLink?.end();
     if (this.client.status !== 'ready') {
       this.client.disconnect();
       return;

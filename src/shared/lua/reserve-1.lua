@@ -10,13 +10,20 @@ KEYS[1] the queue's key prefix "rt:{<queue>}:"; the keys used are that prefix an
   virtual-time score), gstate (HASH group -> score of its last queued task), gactive (HASH
   group -> its tasks running now), grate (HASH "<group>:<window number>" -> tasks the group
   started in that window).
-ARGV[1] now (ms), ARGV[2] lease (ms), ARGV[3] count, ARGV[4] fencing token of this reservation,
+ARGV[1] now (ms), or "" to take it from Redis's clock (TIME): a reserve queued behind an idle
+  worker's blocking wait runs when the wait ends, at a time the worker cannot know (see
+  Worker.waitWithReserve), ARGV[2] lease (ms), ARGV[3] count, ARGV[4] fencing token of this reservation,
 ARGV[5] "1" when this token is sent again after a lost reply (see rt_reserve), else "0"
 Returns the leased records, best first (none while the queue is paused, fewer when a limit holds).
 ]]
 --@include record
 --@include reserve
 local Q = rt_keys(KEYS[1])
+local now = ARGV[1]
+if now == '' then
+  local t = redis.call('TIME')
+  now = rt_int(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
 -- A reserve call comes after a wake-up (or at start): it passes the wake-up on when tasks remain.
-return rt_reserve(Q, rt_config(Q.config), ARGV[1], rt_int(tonumber(ARGV[1]) + tonumber(ARGV[2])), tonumber(ARGV[3]), ARGV[3], ARGV[4],
+return rt_reserve(Q, rt_config(Q.config), now, rt_int(tonumber(now) + tonumber(ARGV[2])), tonumber(ARGV[3]), ARGV[3], ARGV[4],
   ARGV[5] == '1', true, {})
