@@ -194,8 +194,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * waitWithReserve); undefined where the link cannot be used or the worker has several queues.
    */
   private waitLink: TaskLink | undefined;
-  /** A wait with a reserve behind it is out on waitLink. */
+  /** A wait with a reserve behind it is out on waitLink (the waitGen-th). */
   private queuedWait = false;
+  private waitGen = 0;
+  /** The next idle wait is a plain one (see blockLoop). */
+  private plainWaitNext = false;
   private unblocking = false;
   /** The connections of the blocking waits (one, or one per queue on a Redis Cluster). */
   private readonly blockers = new Set<Redis>();
@@ -427,7 +430,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     // A due time or close() wants a look while a queued wait holds the slots: end the wait.
     if (this.queuedWait && (!this.accepting || this.queues.some((q) => !this.empty.has(q)))) this.unblockWait();
-    if (this.wakePass.size > 0 && this.free() <= 0) this.passWakeNow();
+    // The queued reserve passes a wake-up on itself (it leases as after one).
+    if (this.queuedWait) this.wakePass.clear();
+    else if (this.wakePass.size > 0 && this.free() <= 0) this.passWakeNow();
     if (this.inflight === 0 && !this.anyPending() && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
   }
 
@@ -751,10 +756,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         await new Promise<void>((r) => this.idleWakes.push(r));
         continue;
       }
-      if (queues.length === 1 && this.waitLink?.status === 'ready' && this.link?.status === 'ready' && functionsUsable(this.client)) {
-        await this.waitWithReserve(queues[0]!, this.waitLink);
-        continue;
-      }
+      // (After a wait that popped "d", one plain wait: the reserve behind it would run at once and,
+      // on a rate-limited queue, set "d" again, round after round.)
+      const queued =
+        queues.length === 1 && !this.plainWaitNext && this.waitLink?.status === 'ready' && this.waitLink.clientId !== undefined && this.link?.status === 'ready' && functionsUsable(this.client);
+      this.plainWaitNext = false;
+      if (queued && (await this.waitWithReserve(queues[0]!, this.waitLink!))) continue;
       if (!blocker) {
         // Re-sending a blocking pop after a reconnect is harmless (the marker is only a wake-up).
         blocker = duplicateClient(this.client, { connectionName: `redtask:worker:${this.id}:block`, autoResendUnfulfilledCommands: true });
@@ -790,19 +797,29 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * meanwhile, so whatever else would look for tasks (a due time, close()) unblocks the wait
    * instead (see unblockWait). A dropped connection makes it a lost call, retried with its token.
    */
-  private async waitWithReserve(queue: string, link: TaskLink): Promise<void> {
+  private async waitWithReserve(queue: string, link: TaskLink): Promise<boolean> {
     const k = this.keys.get(queue)!;
     const want = Math.min(this.free(), this.laneSize, MAX_BATCH);
-    if (want <= 0) return;
+    if (want <= 0) return false;
     this.idle = false;
     this.queuedWait = true;
+    const gen = ++this.waitGen;
     this.inflight++;
     this.inflightWant += want;
     const token = this.nextToken();
     const popped = link.call(['BZPOPMIN', k.marker, BLOCK_SECONDS]) as Promise<[string, string, string] | null>;
     const reserve = link.call(['FCALL', functionName('reserve'), 1, k.prefix, '', this.leaseMs, want, token, '0']) as Promise<string[]>;
-    // Member "d" carries the due time of a newly delayed task: a timer for it.
-    popped.then((p) => p && p[1] === 'd' && this.scheduleDue(Number(p[2])), () => undefined);
+    // Member "d" carries a due time (a delayed task, the end of a rate-limit window): a timer for
+    // it, and a plain wait next (see blockLoop).
+    popped.then(
+      (p) => {
+        if (p && p[1] === 'd') {
+          this.plainWaitNext = true;
+          this.scheduleDue(Number(p[2]));
+        }
+      },
+      () => undefined,
+    );
     try {
       const call = reserve.catch((err: unknown) => {
         // Refused without running (the library is missing, or Functions are not allowed): the
@@ -815,23 +832,31 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       // A wait cut off by a dropped connection is not worth an error event (the retry follows).
       await this.onReply(queue, [], want, token, call, (err) => err instanceof LinkClosedError);
     } finally {
-      this.queuedWait = false;
+      if (this.waitGen === gen) this.queuedWait = false;
     }
+    return true;
   }
 
   /** Ends a queued wait now (see waitWithReserve), so that its reserve looks for tasks at once. */
-  private unblockWait(): void {
+  private unblockWait(tries = 0): void {
     const id = this.waitLink?.clientId;
     if (!this.queuedWait || this.unblocking || id === undefined) return;
     this.unblocking = true;
+    const gen = this.waitGen;
     (this.link?.status === 'ready' ? this.link.call(['CLIENT', 'UNBLOCK', id]) : this.client.call('CLIENT', 'UNBLOCK', id)).then(
       (n) => {
         this.unblocking = false;
-        // Not blocked yet (the wait had not reached Redis): try again in a moment.
-        if (Number(n) === 0 && this.queuedWait) setTimeout(() => this.unblockWait(), 2);
+        // Not blocked yet (the wait had not reached Redis): try again in a moment, for this wait
+        // only and not for long (its 5 s timeout ends it anyway).
+        if (Number(n) === 0 && this.queuedWait && this.waitGen === gen && tries < 50) setTimeout(() => this.unblockWait(tries + 1), 2);
       },
-      () => {
+      (err: unknown) => {
         this.unblocking = false;
+        // Not allowed (an ACL without CLIENT UNBLOCK): idle workers wait the old way from now on.
+        if (!(err instanceof LinkClosedError) && /NOPERM|unknown/i.test(err instanceof Error ? err.message : String(err))) {
+          this.waitLink?.end();
+          this.waitLink = undefined;
+        }
       },
     );
   }
@@ -1035,12 +1060,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private async doClose(graceMs: number): Promise<void> {
     this.accepting = false;
+    // A queued wait ends now; what its reserve leased goes back (see onReply).
+    this.unblockWait();
     if (this.wakePass.size > 0) this.passWakeNow();
     await this.scheduler?.stop();
     for (const wake of this.idleWakes.splice(0)) wake();
     for (const b of this.blockers) b.disconnect();
-    // A queued wait ends now; what its reserve leased goes back (see onReply).
-    this.unblockWait();
     const until = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < until) {
       await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
@@ -1062,13 +1087,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.kick();
       await sleep(5);
     }
+    // (Before `stopped`: a reply that still came would find kick() stopped and strand its tasks.)
+    this.waitLink?.end();
     this.stopped = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.statsTimer);
     clearTimeout(this.dueTimer);
     await this.blockLoopDone;
     this.link?.end();
-    this.waitLink?.end();
     if (this.client.status !== 'ready') {
       this.client.disconnect();
       return;

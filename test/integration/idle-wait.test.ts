@@ -95,6 +95,29 @@ describe('the idle wait with a reserve behind it', () => {
     await q.close();
   });
 
+  it('an idle worker of a rate-limited queue waits for the window, without spinning', async () => {
+    const q = new Queue<number>('iw-rate', { connection: redis.url });
+    await q.configure({ rateMax: 1, rateWindowMs: 1500 });
+    await q.addBulk([0, 1].map((data) => ({ data })));
+    const started: number[] = [];
+    const w = new Worker<number>('iw-rate', () => void started.push(Date.now()), { connection: redis.url });
+    const errors = collectErrors(w);
+    const calls = async () => {
+      const info = await redis.client().info('commandstats');
+      return Number(/cmdstat_bzpopmin:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    await w.start();
+    await waitFor(() => started.length === 1, 5000, 'the first task');
+    const before = await calls();
+    await waitFor(() => started.length === 2, 5000, 'the second task, in the next window');
+    // The marker's "d" (the window's end) was popped once and waited for, not popped again and again.
+    expect((await calls()) - before).toBeLessThan(20);
+    expect(started[1]! - started[0]!).toBeGreaterThan(1000);
+    await w.close();
+    expect(errors).toEqual([]);
+    await q.close();
+  });
+
   it('close() ends the wait at once (not at its 5 s timeout)', async () => {
     const w = new Worker<string>('iw-close', () => undefined, { connection: redis.url });
     const errors = collectErrors(w);
