@@ -100,12 +100,14 @@ export class TaskLink extends EventEmitter {
     // Until the handshake is answered: a proxy that accepts but never forwards must not hold the
     // link in 'connecting' for good.
     const timer = setTimeout(() => socket.destroy(new Error(`connect to Redis timed out after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
-    socket.once('close', () => clearTimeout(timer));
     socket.on('data', (chunk: Buffer) => this.parser.execute(chunk));
     socket.on('error', (err) => {
       if (this.status !== 'end') this.emit('error', err);
     });
-    socket.once('close', () => this.onClose(socket));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.onClose(socket);
+    });
     socket.once('connect', () => {
       this.handshake().then(
         () => {

@@ -117,6 +117,8 @@ function message(err: unknown): string {
 
 /** Redis refused the call before running it because Functions are not there for this client. */
 const NO_FUNCTIONS = /^(NOPERM|ERR unknown command)/;
+/** Redis has not (or no longer) loaded the library: load it and call again. */
+const FUNCTION_NOT_FOUND = /^ERR Function not found/;
 
 function callFunction(client: Redis, name: ScriptName, fn: string, keys: string[], args: ScriptArg[]): Promise<unknown> {
   // The common case is one FCALL and its promise, without an async wrapper around it.
@@ -133,7 +135,7 @@ async function onFunctionError(client: Redis, name: ScriptName, fn: string, keys
     withoutFunctions.add(client);
     return runScript(client, name, keys, args);
   }
-  if (!/^ERR Function not found/.test(message(err))) throw err;
+  if (!FUNCTION_NOT_FOUND.test(message(err))) throw err;
   try {
     await loadLibrary(client);
   } catch (loadErr) {
@@ -161,7 +163,7 @@ export function functionName(name: 'finish' | 'reserve'): string {
  */
 export function isUnranFunctionCall(err: unknown): boolean {
   const m = message(err);
-  return NO_FUNCTIONS.test(m) || /^ERR Function not found/.test(m);
+  return NO_FUNCTIONS.test(m) || FUNCTION_NOT_FOUND.test(m);
 }
 
 /** Loads the Function library: on the server, or on every master of a Redis Cluster (a Function runs where its keys' slot is). */

@@ -70,8 +70,8 @@ export function finishArgs(now: number, leaseMs: number, want: number, token: st
   return { args: head.concat(order.length, n, ids, details, groups), order };
 }
 
-/** The reserve script's arguments. */
-export function reserveArgs(now: number, leaseMs: number, want: number, token: string, retry: boolean): Array<string | number> {
+/** The reserve script's arguments (now '' = Redis's clock, see reserve-1.lua). */
+export function reserveArgs(now: number | '', leaseMs: number, want: number, token: string, retry: boolean): Array<string | number> {
   return [now, leaseMs, want, token, retry ? '1' : '0'];
 }
 

@@ -169,6 +169,11 @@ function flags<T>(kind: string, run: Running<T> | undefined, rec: TaskRecord<T>)
   return kind + (run?.progress ? 'p' : '') + (rec.made > 0 ? 'e' : '') + (rec.opts.w ? 'n' : '') + (rec.opts.g ? 'g' : '');
 }
 
+/** A task-path Function called over a TaskLink (its keys: the queue's prefix, see finish-1.lua). */
+function fcallOn(link: TaskLink, name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
+  return link.call(['FCALL', functionName(name), 1, k.prefix, ...args]);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -423,7 +428,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.stopped) return;
     // A call made while Redis is away would wait in the client's queue and go out later with the
     // time it was made: leases that expire before they begin. The 'ready' listener kicks again.
-    while (this.inflight < this.lanes && this.callable()) {
+    // (Task calls take the link when it is ready, the client otherwise: see taskCall.)
+    while (this.inflight < this.lanes && this.client.status === 'ready') {
       const call = this.nextCall();
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
@@ -447,21 +453,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   /**
-   * Task calls can go out now: the client is connected. (They take the link when it is ready,
-   * and the client otherwise: see taskCall.)
-   */
-  private callable(): boolean {
-    return this.client.status === 'ready';
-  }
-
-  /**
    * A task call (finish or reserve): an FCALL on the link when it is ready, else through the
    * client (which also handles EVALSHA where Functions are not available). Either way a retry
    * carries the same token, so a call lost on one may be sent again on the other.
    */
   private taskCall(name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
     if (this.link?.status === 'ready' && functionsUsable(this.client)) {
-      return this.link.call(['FCALL', functionName(name), 1, k.prefix, ...args]).catch((err: unknown) => {
+      return fcallOn(this.link, name, k, args).catch((err: unknown) => {
         // Refused without running (the library is missing, or Functions are not allowed): the
         // client's path loads the library or switches to EVALSHA, and runs the call.
         if (!(err instanceof LinkClosedError) && isUnranFunctionCall(err)) return this.untilClosed(runScript(this.client, name, scriptKeys[name](k), args));
@@ -803,12 +801,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (want <= 0) return false;
     this.idle = false;
     this.queuedWait = true;
-    const gen = ++this.waitGen;
+    this.waitGen++;
     this.inflight++;
     this.inflightWant += want;
     const token = this.nextToken();
     const popped = link.call(['BZPOPMIN', k.marker, BLOCK_SECONDS]) as Promise<[string, string, string] | null>;
-    const reserve = link.call(['FCALL', functionName('reserve'), 1, k.prefix, '', this.leaseMs, want, token, '0']) as Promise<string[]>;
+    // '' for now: the reserve takes Redis's clock (see reserve-1.lua).
+    const reserve = fcallOn(link, 'reserve', k, reserveArgs('', this.leaseMs, want, token, false)) as Promise<string[]>;
     // Member "d" carries a due time (a delayed task, the end of a rate-limit window): a timer for
     // it, and a plain wait next (see blockLoop).
     popped.then(
@@ -832,7 +831,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       // A wait cut off by a dropped connection is not worth an error event (the retry follows).
       await this.onReply(queue, [], want, token, call, (err) => err instanceof LinkClosedError);
     } finally {
-      if (this.waitGen === gen) this.queuedWait = false;
+      this.queuedWait = false;
     }
     return true;
   }
@@ -1083,7 +1082,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // is waited for.
     const flushStart = Date.now();
     while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
-      if (Date.now() > flushStart + 5000 && (!this.callable() || this.lastCallError >= flushStart)) break;
+      if (Date.now() > flushStart + 5000 && (this.client.status !== 'ready' || this.lastCallError >= flushStart)) break;
       this.kick();
       await sleep(5);
     }
