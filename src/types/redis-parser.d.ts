@@ -11,6 +11,13 @@ declare module 'redis-parser' {
     constructor(options: ParserOptions);
     execute(data: Buffer): void;
     reset(): void;
+    /**
+     * State that TaskLink reads (public fields of 3.0.0, pinned): the buffer it is parsing, kept
+     * while a reply is incomplete (null once everything given was parsed), and the pieces of a
+     * long bulk string that has not arrived whole.
+     */
+    buffer: Buffer | null;
+    bufferCache: Buffer[];
   }
   export default Parser;
 }

@@ -173,6 +173,44 @@ describe('the worker\'s task connection', () => {
     await q.close();
   });
 
+  it('gives every pipelined call its own reply intact when replies straddle reads (the read buffer is reused)', async () => {
+    // Replies of every size, sent back to back so that they arrive packed into reads and cut at
+    // any point: a reply cut short must keep its first part while the next read comes in.
+    const admin = redis.client();
+    const sizes = [0, 1, 100, 5_000, 65_535, 65_536, 70_000, 200_000, 3];
+    for (const [i, n] of sizes.entries()) await admin.set(`straddle:${i}`, createHash('sha256').update(String(i)).digest('hex').repeat(Math.ceil(n / 64)).slice(0, n));
+    await admin.rpush('straddle:list', ...Array.from({ length: 3000 }, (_, i) => `item-${i}-${'y'.repeat(i % 97)}`));
+    const link = new TaskLink({ host: '127.0.0.1', port: redis.port, db: 0, name: 'straddle' });
+    link.connect();
+    expect(await link.waitReady(2000)).toBe(true);
+    const want: Array<Promise<unknown>> = [];
+    const got: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < sizes.length; i++) {
+        got.push(link.call(['GET', `straddle:${(i + round) % sizes.length}`]));
+        want.push(admin.get(`straddle:${(i + round) % sizes.length}`));
+      }
+      got.push(link.call(['LRANGE', 'straddle:list', round, -1]));
+      want.push(admin.lrange('straddle:list', round, -1));
+    }
+    expect(await Promise.all(got)).toEqual(await Promise.all(want));
+    link.end();
+  });
+
+  it('notices a connection that Redis closes while it is idle (no call to fail), and connects again', async () => {
+    const link = new TaskLink({ host: '127.0.0.1', port: redis.port, db: 0, name: 'idle-drop' });
+    link.connect();
+    expect(await link.waitReady(2000)).toBe(true);
+    const first = link.clientId!;
+    let readies = 0;
+    link.on('ready', () => readies++);
+    await redis.client().call('CLIENT', 'KILL', 'ID', String(first));
+    await waitFor(async () => readies === 1, 3000, 'ready again');
+    expect(link.clientId).not.toBe(first);
+    expect(await link.call(['PING'])).toBe('PONG');
+    link.end();
+  });
+
   it('signs in as a user without a password, and goes on when the URL has a password Redis does not ask for', async () => {
     const admin = redis.client();
     // ioredis sends AUTH <user> "" for a user without a password; the link does the same.
