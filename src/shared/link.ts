@@ -104,7 +104,10 @@ export class TaskLink extends EventEmitter {
     const onread = {
       buffer: () => this.nextReadBuffer(),
       callback: (n: number, buf: Buffer) => {
-        this.parser.execute(buf.subarray(0, n));
+        // The rest of a long string comes as it is read, and the parser keeps each piece until
+        // the string is whole: a copy of its size, not a view that holds a whole read buffer.
+        const chunk = buf.subarray(0, n);
+        this.parser.execute(this.parser.bigStrSize > 0 ? Buffer.from(chunk) : chunk);
         return true;
       },
     };
@@ -172,13 +175,14 @@ export class TaskLink extends EventEmitter {
   }
 
   /**
-   * The buffer for the next read: the same one again, unless the parser kept a reference to it
-   * (a reply that has not arrived whole yet: it keeps the unparsed rest, or the pieces of a long
-   * string, as the buffers it was given), which the next read must not overwrite.
+   * The buffer for the next read: the same one again, unless the parser kept a view of it (a
+   * reply that has not arrived whole yet: it keeps the unparsed rest, or the first piece of a
+   * long string, as the buffer it was given), which the next read must not overwrite.
    */
   private nextReadBuffer(): Buffer {
     const p = this.parser;
-    if (p.buffer !== null || p.bufferCache.length > 0) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const mem = this.readBuffer.buffer;
+    if (p.buffer?.buffer === mem || p.bufferCache.some((b) => b.buffer === mem)) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     return this.readBuffer;
   }
 

@@ -14,10 +14,11 @@ declare module 'redis-parser' {
     /**
      * State that TaskLink reads (public fields of 3.0.0, pinned): the buffer it is parsing, kept
      * while a reply is incomplete (null once everything given was parsed), and the pieces of a
-     * long bulk string that has not arrived whole.
+     * long bulk string that has not arrived whole, with that string's size (0 when none).
      */
     buffer: Buffer | null;
     bufferCache: Buffer[];
+    bigStrSize: number;
   }
   export default Parser;
 }

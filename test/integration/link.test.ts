@@ -197,6 +197,49 @@ describe('the worker\'s task connection', () => {
     link.end();
   });
 
+  it('keeps a long reply that arrives in small reads at about its own size (not a read buffer per piece)', async () => {
+    // A stand-in for Redis that answers the handshake and then sends a 2 MB string 1,000 bytes at
+    // a time. Before the last piece, the memory the link holds for the reply is measured.
+    const size = 2_000_000;
+    const body = Buffer.concat([Buffer.from(`$${size}\r\n`), Buffer.alloc(size, 120), Buffer.from('\r\n')]);
+    let held = -1;
+    const base = { arrayBuffers: 0 };
+    const server = createServer((s) => {
+      s.setNoDelay(true);
+      s.on('data', (d: Buffer) => {
+        const text = d.toString();
+        if (text.includes('SETNAME')) s.write('+OK\r\n');
+        if (text.includes('$2\r\nID')) s.write(':7\r\n');
+        if (!text.includes('GET')) return;
+        let off = 0;
+        const next = () => {
+          if (off + 1000 >= body.length) {
+            held = process.memoryUsage().arrayBuffers - base.arrayBuffers;
+            s.write(body.subarray(off));
+            return;
+          }
+          s.write(body.subarray(off, off + 1000));
+          off += 1000;
+          setTimeout(next, 0);
+        };
+        next();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const link = new TaskLink({ host: '127.0.0.1', port: (server.address() as { port: number }).port, db: 0, name: 'drip' });
+    link.connect();
+    expect(await link.waitReady(2000)).toBe(true);
+    base.arrayBuffers = process.memoryUsage().arrayBuffers;
+    const reply = (await link.call(['GET', 'big'])) as string;
+    expect(reply.length).toBe(size);
+    // The reply's pieces (2 MB) and a few read buffers; a 64 KiB buffer held per piece would be
+    // over 100 MB.
+    expect(held).toBeGreaterThan(1_000_000);
+    expect(held).toBeLessThan(16_000_000);
+    link.end();
+    server.close();
+  });
+
   it('notices a connection that Redis closes while it is idle (no call to fail), and connects again', async () => {
     const link = new TaskLink({ host: '127.0.0.1', port: redis.port, db: 0, name: 'idle-drop' });
     link.connect();
