@@ -16,6 +16,24 @@ export interface Io {
 
 export const processIo = (): Io => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
 
+/**
+ * What a program does when its reader goes away (`task-publish ... | head -1`): instead of an
+ * unhandled EPIPE with a stack trace, `closed` is called (publish and work go on without output;
+ * the monitor ends). Any other write error on stdout is one line and exit 1.
+ */
+export function onStdoutClosed(name: string, closed: () => void): void {
+  let seen = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      if (!seen) closed();
+      seen = true;
+      return;
+    }
+    process.stderr.write(`${name}: error: cannot write to stdout: ${err.message}\n`);
+    process.exit(ExitCode.failed);
+  });
+}
+
 /** Colors only on a terminal, and never with NO_COLOR set. */
 export function colorFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): ChalkInstance {
   const on = Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb';

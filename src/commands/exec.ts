@@ -17,10 +17,18 @@ export class CommandFailedError extends Error {
     message: string,
     readonly code: number | null,
     readonly signal: NodeJS.Signals | null,
+    /** The exit and the last line of stderr: what a log line shows. */
+    readonly summary: string = message,
   ) {
     super(message);
   }
 }
+
+/**
+ * How much of a failed command's stderr its error keeps: the end, where the reason usually is,
+ * within the 4,096 characters that a task's attempt error stores.
+ */
+const STDERR_IN_ERROR = 3900;
 
 /** The process groups of the commands running now, with what ends each (see stopAllCommands). */
 const live = new Map<number, { exited: Promise<void>; killGraceMs: number }>();
@@ -128,7 +136,12 @@ export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}
       }
       const stderr = tail(err, max).trim();
       const how = signal ? `killed by ${signal}` : `exit code ${code}`;
-      reject(new CommandFailedError(stderr ? `${how}: ${stderr}` : how, code, signal));
+      if (!stderr) {
+        reject(new CommandFailedError(how, code, signal));
+        return;
+      }
+      const kept = stderr.length > STDERR_IN_ERROR ? `…${stderr.slice(-STDERR_IN_ERROR)}` : stderr;
+      reject(new CommandFailedError(`${how}: ${kept}`, code, signal, `${how}: ${stderr.slice(stderr.lastIndexOf('\n') + 1)}`));
     });
   });
 }

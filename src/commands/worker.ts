@@ -6,7 +6,7 @@ import { formatDuration } from '../shared/duration.js';
 import { VERSION } from '../shared/version.js';
 import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker.js';
 import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
-import { execTask, stopAllCommands } from './exec.js';
+import { CommandFailedError, execTask, stopAllCommands } from './exec.js';
 
 interface WorkerCliOptions {
   queue?: string[];
@@ -217,7 +217,7 @@ function attachLog(worker: Worker, log: (e: LogEvent) => void, c: ChalkInstance,
       event: retryAt === null ? 'task.dead' : 'task.failed',
       level: retryAt === null ? 'error' : 'warn',
       text:
-        `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e.message.split('\n')[0]}` +
+        `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e instanceof CommandFailedError ? e.summary : e.message.split('\n')[0]}` +
         (retryAt === null ? c.red(' (dead-lettered)') : ` (retry in ${formatDuration(retryAt - Date.now())})`),
       fields: { ...taskFields(t), ms, error: e.message, retryAt },
     });

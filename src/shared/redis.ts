@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { RedisUnreachableError, UsageError } from './errors.js';
+import { errorMessage, RedisUnreachableError, UsageError } from './errors.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -222,5 +222,24 @@ export async function ensureConnected(client: Redis, url: string): Promise<void>
     throw new RedisUnreachableError(redactUrl(url), socketError ?? err);
   } finally {
     client.off('error', onError);
+  }
+  await checkDatabase(client, url);
+}
+
+/**
+ * Checks that the client is in the database its URL names. When SELECT fails on connect (a
+ * database the server does not have, an ACL that forbids SELECT), ioredis only emits an 'error'
+ * and goes on in database 0, where tasks would be published and taken unseen by everyone using
+ * the right one. Throws UsageError (and disconnects) in that case.
+ */
+export async function checkDatabase(client: Redis, url: string): Promise<void> {
+  if (isCluster(client)) return;
+  const db = client.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await client.select(db);
+  } catch (err) {
+    client.disconnect();
+    throw new UsageError(`cannot use database ${db} of Redis at ${redactUrl(url)}: ${errorMessage(err)}`);
   }
 }

@@ -287,11 +287,18 @@ const CRON_FIELDS: Record<number, Array<[string, number]>> = {
   6: [['second', 60], ['minute', 60], ['hour', 24], ['day of month', 31], ['month', 12], ['day of week', 8]],
 };
 
-/** cron-parser accepts a step longer than its field (e.g. "*\/61" minutes, which can only mean :00): refuse it. */
-function checkCronSteps(expr: string): void {
+/**
+ * What cron-parser lets through: fewer than 5 fields (it right-aligns them, so "0 9 * *" would
+ * fire every minute of one hour a month), more than 6, and a step longer than its field (e.g.
+ * "*\/61" minutes, which can only mean :00). Aliases (@hourly...) are left to it.
+ */
+function checkCron(expr: string): void {
   const fields = expr.trim().split(/\s+/);
+  if (fields[0]?.startsWith('@')) return;
   const ranges = CRON_FIELDS[fields.length];
-  if (!ranges) return;
+  if (!ranges) {
+    throw new UsageError(`invalid cron expression ${JSON.stringify(expr)}: ${fields.length} fields; use 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`);
+  }
   fields.forEach((field, i) => {
     for (const m of field.matchAll(/\/(\d+)/g)) {
       const [what, size] = ranges[i]!;
@@ -327,7 +334,7 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   let timing: Timing;
   if (opts.cron !== undefined) {
     if (opts.tz !== undefined) validateTimeZone(opts.tz);
-    checkCronSteps(opts.cron);
+    checkCron(opts.cron);
     try {
       cronParser().parse(opts.cron, { tz: opts.tz ?? 'UTC', currentDate: now });
     } catch (err) {

@@ -6,7 +6,7 @@ import { errorMessage } from './errors.js';
 import { formatDuration, MAX_TIMER_MS } from './duration.js';
 import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
-import { createRedis, duplicateClient, isCluster, redactUrl, resolveRedisUrl } from './redis.js';
+import { checkDatabase, createRedis, duplicateClient, isCluster, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
 import { functionName, functionsUsable, isUnranFunctionCall, pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
 import { LinkClosedError, linkTarget, TaskLink, type LinkArg } from './link.js';
@@ -361,6 +361,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       await sleep(100);
     }
     if (this.closing) return;
+    try {
+      await checkDatabase(this.client, this.url);
+    } catch (err) {
+      await this.close(0).catch(() => undefined);
+      throw err;
+    }
     // The first task calls wait (briefly) for the link, so that a task's progress report and its
     // finish take the same connection from the start (see the progress reporter).
     this.link?.connect();

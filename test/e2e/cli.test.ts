@@ -94,6 +94,21 @@ describe('end to end', () => {
     expect(errors[0]!.error).toBe('exit code 7: broken');
   });
 
+  it('--exec keeps the end of a long stderr, where the reason is, in the error and the log line', async () => {
+    const cmd = 'for i in $(seq 1 2000); do echo "progress line $i" >&2; done; echo "FATAL: disk full" >&2; exit 1';
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'longerr', '--attempts', '1', cmd]);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'longerr', '--exec']);
+    workers.push(w);
+    await waitFor(async () => (await monitor('longerr')).queues[0]!.failed === 1, 15_000, 'dead-lettered');
+    w.child.kill('SIGTERM');
+    await w.exited;
+    expect(w.stderr()).toMatch(/longerr#\d+ failed in .*: exit code 1: FATAL: disk full \(dead-lettered\)/);
+    const [entry] = JSON.parse((await redis.client().hget('rt:{longerr}:errors', id))!) as Array<{ error: string }>;
+    expect(entry!.error).toMatch(/^exit code 1: ….*progress line 2000\nFATAL: disk full$/s);
+    expect(entry!.error.length).toBeLessThanOrEqual(4096);
+  });
+
   it('--exec passes TASK_ID, TASK_QUEUE, TASK_NAME and TASK_ATTEMPT', async () => {
     const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'envq', '--name', 'greet', 'echo "$TASK_ID $TASK_QUEUE $TASK_NAME $TASK_ATTEMPT"']);
     const id = pub.stdout.trim();
@@ -622,6 +637,41 @@ describe('command-line contract', () => {
       expect(lines[0]).toContain('redis://user:***@127.0.0.1:1/0');
       expect(r.stderr).not.toContain('hunter2');
     }
+  });
+
+  it('a database the server does not have is one line and exit 2 for every program, and nothing goes to database 0', async () => {
+    const admin = redis.client();
+    const before = await admin.dbsize();
+    const url = `redis://127.0.0.1:${redis.port}/99`;
+    for (const [name, args] of [['task-publish', ['-q', 'nodb', 'x']], ['task-monitor', ['--once']], ['task-worker', ['-q', 'nodb']]] as const) {
+      const r = await runCli(name, ['--redis', url, ...args]);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(2);
+      // (task-worker prints its start-up line first, before it connects.)
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.slice(name === 'task-worker' ? 1 : 0), name).toEqual([`${name}: cannot use database 99 of Redis at ${url}: ERR DB index is out of range`]);
+    }
+    expect(await admin.dbsize()).toBe(before);
+  });
+
+  it('a reader that goes away (| head -1) stops no publishing and prints no stack trace', async () => {
+    const bash = async (cmd: string) => {
+      const p = spawn('bash', ['-c', cmd]);
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      await new Promise((r) => p.on('close', r));
+      return { out: out.trim().split('\n'), err };
+    };
+    // The ids of 5,000 piped tasks into a reader that takes one line: every task is queued.
+    const pub = await bash(`seq 1 5000 | node ${BIN('task-publish')} --redis ${redis.url} -q epipe | head -1; echo "rc=\${PIPESTATUS[1]}"`);
+    expect(pub.out).toEqual([expect.stringMatching(/^\d+$/), 'rc=0']);
+    expect(pub.err).toBe('');
+    expect(await redis.client().llen('rt:{epipe}:wait')).toBe(5000);
+    // A listing cut short ends quietly with 0.
+    const mon = await bash(`node ${BIN('task-monitor')} --redis ${redis.url} tasks epipe --limit 1000 | head -1; echo "rc=\${PIPESTATUS[0]}"`);
+    expect(mon.out).toEqual([expect.stringContaining('waiting'), 'rc=0']);
+    expect(mon.err).toBe('');
   });
 
   it('the worker waits for an unreachable Redis instead of exiting, and says so', async () => {

@@ -275,17 +275,34 @@ describe('the worker\'s task connection', () => {
   });
 
   it('falls back to the main connection when Redis refuses the task connection\'s handshake', async () => {
-    // A user who may not SELECT: ioredis goes on in database 0 (and says so), the link is refused.
+    // The user's password changes while the worker runs: its main connection stays signed in, the
+    // task connection's next handshake is refused (WRONGPASS).
     const admin = redis.client();
-    await admin.call('ACL', 'SETUSER', 'noselect', 'on', '>pw', '~*', '&*', '+@all', '-select');
-    const url = `redis://noselect:pw@127.0.0.1:${redis.port}/1`;
-    const { q, w, errors, seen } = await drain('link-refused', 200, url);
+    await admin.call('ACL', 'SETUSER', 'rotating', 'on', '>pw1', '~*', '&*', '+@all');
+    const url = `redis://rotating:pw1@127.0.0.1:${redis.port}`;
+    const { q, w, errors, seen } = await drain('link-refused', 100, url);
     await w.start();
+    await waitFor(async () => (await q.counts()).completed === 100, 10_000, '100 completed');
+    await admin.call('ACL', 'SETUSER', 'rotating', 'resetpass', '>pw2');
+    const tasks = (await clients()).find((c) => c.name === `redtask:worker:${w.id}:tasks`)!;
+    await admin.call('CLIENT', 'KILL', 'ID', tasks.id);
+    await waitFor(() => errors.some((e) => /refused/.test(e.message)), 5000, 'the link refused');
+    await q.addBulk(Array.from({ length: 100 }, (_, i) => ({ data: `u${i}` })));
     await waitFor(async () => (await q.counts()).completed === 200, 10_000, '200 completed');
     expect(seen.size).toBe(200);
-    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^task connection refused, using the main connection: NOPERM/)]);
+    expect(errors.map((e) => e.message).filter((m) => !/^task connection: /.test(m))).toEqual([expect.stringMatching(/^task connection refused, using the main connection: WRONGPASS/)]);
     expect((await clients()).some((c) => c.name === `redtask:worker:${w.id}:tasks`)).toBe(false);
     await w.close();
     await q.close();
+  });
+
+  it('a database the server does not have: start() rejects with one clear message, and nothing lands in database 0', async () => {
+    const admin = redis.client();
+    const before = await admin.dbsize();
+    const w = new Worker('no-such-db', async () => undefined, { connection: `redis://127.0.0.1:${redis.port}/99` });
+    await expect(w.start()).rejects.toThrow(/^cannot use database 99 of Redis at redis:\/\/127\.0\.0\.1:\d+\/99: ERR DB index is out of range$/);
+    await w.close();
+    expect(await admin.dbsize()).toBe(before);
+    expect((await clients()).some((c) => c.name.startsWith(`redtask:worker:${w.id}`))).toBe(false);
   });
 });

@@ -223,6 +223,10 @@ describe('schedules', () => {
       ['x', { cron: '* * * * *', every: 1000 }],
       ['x', { cron: 'not a cron' }],
       ['x', { cron: '61 * * * *' }],
+      // Fewer than 5 fields or more than 6 (cron-parser would read "0 9 * *" as "0 * 0 9 * *").
+      ['x', { cron: '0 9 * *' }],
+      ['x', { cron: '* * * *' }],
+      ['x', { cron: '0 0 9 * * * *' }],
       ['x', { cron: '* * * * *', tz: 'Mars/Olympus' }],
       ['x', { every: 1000, tz: 'UTC' }],
       ['x', { every: 10 }],
