@@ -689,11 +689,22 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.emit('completed', run.task, result, Date.now() - run.startedAt);
   }
 
+  /** Hands a task that was stopped by close() back to the front of its queue (no attempt counted). */
+  private handOver(run: Running<T>): void {
+    this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: flags('q', run, run.rec), value: '', at: 0 });
+    this.emit('released', run.task);
+  }
+
   private onFail(key: string, run: Running<T>, rec: TaskRecord<T>, err: unknown): void {
     if (run.released || run.finished || this.dropIfCancelled(key, run)) return;
     run.finished = true;
     clearTimeout(run.timer);
     this.forget(key, run);
+    // Stopped by close(): not the task's failure.
+    if (run.abortReason?.reason === 'shutdown') {
+      this.handOver(run);
+      return;
+    }
     // After a timeout, the handler's own error (often just "aborted") says less than the timeout.
     const cause = run.abortReason?.reason === 'timeout' ? run.abortReason : err;
     const error = cause instanceof Error ? cause : new Error(String(cause));
@@ -1075,13 +1086,21 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     while (this.running.size > 0 && Date.now() < until) {
       await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
     }
+    // What still runs is told to stop, and handed back once its handler has returned (or thrown):
+    // handed back earlier, another worker could start it while this one's still runs (an --exec
+    // command gets SIGKILL only 5 s after its SIGTERM). A handler that finishes anyway completes
+    // its task; one that gives up hands it back without counting an attempt (see onFail). One that
+    // has not returned within timeoutGraceMs is handed back without waiting any longer.
+    for (const run of this.running.values()) abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
+    const stopBy = Date.now() + this.timeoutGraceMs;
+    while (this.running.size > 0 && Date.now() < stopBy) {
+      await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, stopBy - Date.now())))]);
+    }
     for (const [key, run] of this.running) {
       run.released = true;
       clearTimeout(run.timer);
-      abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
       this.running.delete(key);
-      this.settle(run.task.queue, { id: run.task.id, token: run.token, kind: flags('q', run, run.rec), value: '', at: 0 });
-      this.emit('released', run.task);
+      this.handOver(run);
     }
     // Flush every settlement before leaving. After 5 s, give up if Redis is away or keeps refusing
     // the calls (out of memory, say): the leases bring the tasks back. A slow Redis that answers

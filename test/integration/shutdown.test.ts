@@ -124,7 +124,8 @@ describe('graceful shutdown', () => {
         void aborted(ctx.signal).then((r) => reasons.push(r));
         return stubborn.promise; // ignores the abort
       },
-      { connection: redis.url, concurrency: 1 },
+      // (A handler that has not returned this long after the abort is not waited for.)
+      { connection: redis.url, concurrency: 1, timeoutGraceMs: 300 },
     );
     const released: string[] = [];
     const completed: string[] = [];
@@ -170,6 +171,71 @@ describe('graceful shutdown', () => {
     expect(order).toEqual([a, b, c]);
     expect(await q.getResult(a!)).toBe('a done (attempt 1)');
     expect(errors).toEqual([]);
+    await q.close();
+  });
+
+  it('hands a stopped task back only once its handler has returned: no other worker runs it meanwhile', async () => {
+    const q = new Queue('handback-late', { connection: redis.url });
+    const id = await q.add('x');
+    let started = false;
+    let stoppedAt = 0;
+    // Like an --exec command that takes a while to die after its SIGTERM.
+    const a = new Worker(
+      'handback-late',
+      async (_t, ctx) => {
+        started = true;
+        const reason = await aborted(ctx.signal);
+        await sleep(400);
+        stoppedAt = Date.now();
+        throw reason;
+      },
+      { connection: redis.url },
+    );
+    collectErrors(a);
+    await a.start();
+    await waitFor(() => started, 5000, 'started on a');
+    let startedOnB = 0;
+    const b = new Worker('handback-late', () => void (startedOnB = Date.now()), { connection: redis.url });
+    collectErrors(b);
+    await b.start();
+    const released: string[] = [];
+    a.on('released', (t) => released.push(t.id));
+    await a.close(50);
+    expect(released).toEqual([id]);
+    await waitFor(() => startedOnB > 0 && stoppedAt > 0, 5000, 'stopped on a, started on b');
+    expect(startedOnB).toBeGreaterThanOrEqual(stoppedAt);
+    await b.close();
+    expect(await q.counts()).toMatchObject({ completed: 1, failed: 0, retried: 0 });
+    expect((await q.getTask(id))!.made).toBe(0);
+    await q.close();
+  });
+
+  it('a handler that finishes its task after the shutdown abort completes it (no second run)', async () => {
+    const q = new Queue('finish-late', { connection: redis.url });
+    const id = await q.add('x');
+    let started = false;
+    const a = new Worker(
+      'finish-late',
+      async () => {
+        started = true;
+        await sleep(300); // does not look at its signal
+        return 'done anyway';
+      },
+      { connection: redis.url },
+    );
+    collectErrors(a);
+    await a.start();
+    await waitFor(() => started, 5000, 'started');
+    const runsOnB: string[] = [];
+    const b = new Worker('finish-late', (t) => void runsOnB.push(t.id), { connection: redis.url });
+    collectErrors(b);
+    await b.start();
+    await a.close(50);
+    await sleep(200);
+    await b.close();
+    expect(runsOnB).toEqual([]);
+    expect(await q.getResult(id)).toBe('done anyway');
+    expect(await q.counts()).toMatchObject({ completed: 1, waiting: 0, active: 0 });
     await q.close();
   });
 
@@ -221,7 +287,7 @@ describe('shutdown and wake-ups', () => {
     const started = deferred();
     const w = new Worker<number>('grace-group', async (_t, ctx) => {
       started.resolve();
-      await aborted(ctx.signal);
+      throw await aborted(ctx.signal);
     }, { connection: redis.url });
     collectErrors(w);
     await w.start();
