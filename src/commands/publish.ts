@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import ora from 'ora';
 import { Option } from 'commander';
-import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
+import { errorMessage, ExitCode, QueueFullError, UsageError, WaitTimeoutError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
 import { Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
@@ -32,6 +32,8 @@ interface PublishOptions {
 
 export const PROMPT = 'Please enter the task: ';
 const BATCH = 1000;
+/** Lines of this many characters go out even before there are BATCH of them (memory). */
+const BATCH_CHARS = 16 * 1024 * 1024;
 
 /** task-publish: enqueue tasks from arguments, an interactive prompt, or piped lines. */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
@@ -93,13 +95,19 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       waiter = opts.wait && !prompt ? await queue.waiter() : undefined;
       const waited: string[] = [];
       const out = opts.wait ? (ids: string[]) => waited.push(...ids) : print;
-      if (args.length > 0) {
-        const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
-        out(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
-      } else if (prompt) {
-        return await interactive(io, queue, addOpts, toData, print, Boolean(opts.dataJson));
-      } else {
-        await piped(io, queue, addOpts, toData, out);
+      if (prompt) return await interactive(io, queue, addOpts, toData, print, Boolean(opts.dataJson));
+      try {
+        if (args.length > 0) {
+          const data = args.map((a, i) => toData(a, `argument ${i + 1}`));
+          out(await queue.addBulk(data.map((d) => ({ data: d, opts: addOpts }))));
+        } else {
+          await piped(io, queue, addOpts, toData, out);
+        }
+      } catch (err) {
+        // Stopped partway (a bad line, a full queue): the ids of what was accepted go to stdout
+        // all the same, with --wait too (nothing is waited for then).
+        print([...waited, ...(err instanceof QueueFullError ? err.accepted : [])]);
+        throw err;
       }
       return waiter ? await waitAll(io, waiter, queue.name, waited, opts) : ExitCode.ok;
     } finally {
@@ -122,10 +130,19 @@ async function waitAll(io: Io, waiter: Waiter, queueName: string, ids: string[],
   const until = opts.waitTimeout !== undefined ? Date.now() + opts.waitTimeout : undefined;
   let code: number = ExitCode.ok;
   try {
-    for (const id of ids) {
+    for (const [i, id] of ids.entries()) {
       spinner.start(`waiting for ${queueName}#${id}`);
       const timeoutMs = until === undefined ? undefined : Math.max(0, until - Date.now());
-      const t = await waiter.wait(id, { timeoutMs });
+      let t: Awaited<ReturnType<Waiter['wait']>>;
+      try {
+        t = await waiter.wait(id, { timeoutMs });
+      } catch (err) {
+        // One line for the whole run: this task, and the ones after it that were not waited for.
+        const rest = ids.slice(i + 1);
+        if (!(err instanceof WaitTimeoutError) || rest.length === 0) throw err;
+        const named = rest.slice(0, 10).map((r) => `${queueName}#${r}`).join(', ');
+        throw new WaitTimeoutError(`${err.message}; not waited for: ${named}${rest.length > 10 ? ` and ${rest.length - 10} more` : ''}`);
+      }
       spinner.stop();
       if (!t) {
         io.stderr.write(`${c.red(`${queueName}#${id} is unknown (or no longer retained)`)}\n`);
@@ -158,11 +175,13 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
   // Ids printed to the same terminal would run into the progress line: clear it first.
   const shared = Boolean(io.stdout.isTTY);
   let batch: unknown[] = [];
+  let batchChars = 0;
   let lineNo = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const items = batch.map((data) => ({ data, opts: addOpts }));
     batch = [];
+    batchChars = 0;
     const ids = await queue.addBulk(items);
     if (shared) progress.clear();
     print(ids);
@@ -185,7 +204,8 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
         throw new UsageError(`${what.startsWith(`line ${lineNo}`) ? what : `line ${lineNo}: ${what}`}; ${before}nothing from line ${lineNo} on`);
       }
       batch.push(data);
-      if (batch.length >= BATCH) await flush();
+      batchChars += line.length;
+      if (batch.length >= BATCH || batchChars >= BATCH_CHARS) await flush();
     }
     await flush();
   } finally {

@@ -31,6 +31,13 @@ export class RedisUnreachableError extends RedtaskError {
 /** The queue refused new tasks because its maxWaiting limit was reached. */
 export class QueueFullError extends RedtaskError {
   override name = 'QueueFullError';
+  constructor(
+    message: string,
+    /** The ids of the tasks of the same addBulk call that were accepted before the refusal. */
+    readonly accepted: string[] = [],
+  ) {
+    super(message);
+  }
 }
 
 /** waitFor gave up: the task had not ended within the timeout. */

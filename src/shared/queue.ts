@@ -150,6 +150,11 @@ export interface WorkerInfo {
 /** Tasks of one add call must fit in a payload this large (bytes of JSON), unless configured. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const BATCH = 1000;
+/**
+ * At most this many characters of records per publish call, whatever their number: a command is
+ * built as one string, and a thousand tasks near the payload limit would pass V8's longest.
+ */
+const BATCH_CHARS = 16 * 1024 * 1024;
 
 /** Opens the client a Queue or Worker uses, remembering whether it owns it. */
 function openConnection(connection: string | Redis | undefined, name: string): { client: Redis; owned: boolean } {
@@ -187,7 +192,7 @@ export class Queue<T = unknown> {
     return id!;
   }
 
-  /** Adds many tasks (sent 1,000 to a script call); resolves to their ids, in order. */
+  /** Adds many tasks (up to 1,000, and 16 MiB of records, per script call); resolves to their ids, in order. */
   async addBulk(items: Array<{ data: T; opts?: AddOptions }>): Promise<string[]> {
     const now = Date.now();
     const encoded = items.map((item) => this.encode(item.data, item.opts ?? {}, now));
@@ -196,8 +201,13 @@ export class Queue<T = unknown> {
       this.registered = true;
     }
     const ids: string[] = [];
-    for (let i = 0; i < encoded.length; i += BATCH) {
-      const chunk = encoded.slice(i, i + BATCH);
+    for (let i = 0; i < encoded.length; ) {
+      const size = (k: number) => (encoded[k]![5] as string).length;
+      let end = i + 1;
+      let chars = size(i);
+      while (end < encoded.length && end - i < BATCH && chars + size(end) <= BATCH_CHARS) chars += size(end++);
+      const chunk = encoded.slice(i, end);
+      i = end;
       // Due now, priority 0, no group, no key: only the records go (the script's plain mode).
       const plain = chunk.every((e) => e[0] === 0 && e[1] === 0 && e[2] === '' && e[3] === '');
       const args = plain ? [now, -chunk.length, ...chunk.map((e) => e[5]!)] : [now, chunk.length, ...chunk.flat()];
@@ -205,6 +215,7 @@ export class Queue<T = unknown> {
       if (res[0] === -1) {
         throw new QueueFullError(
           `queue ${this.name} is full: ${res[1]} tasks waiting, maxWaiting would be exceeded${ids.length ? ` (the first ${ids.length} tasks were accepted)` : ''}`,
+          ids,
         );
       }
       if (res[0] === -2) for (const id of res.slice(1)) ids.push(String(id));

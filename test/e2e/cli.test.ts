@@ -238,6 +238,27 @@ describe('queue administration (end to end)', () => {
     const show = await runCli('task-monitor', ['config', 'capped', '--redis', redis.url]);
     expect(JSON.parse(show.stdout)).toEqual({ queue: 'capped', maxWaiting: 2, keepCompleted: 50 });
   });
+
+  it('a run stopped partway prints the ids of what was accepted (a full queue, a bad line under --wait), and a --wait timeout names the tasks not waited for', async () => {
+    // 1,500 arguments go in calls of 1,000: the first call fits under maxWaiting 1,200, the second not.
+    await runCli('task-monitor', ['config', 'part', '--max-waiting', '1200', '--redis', redis.url]);
+    const many = await runCli('task-publish', ['--redis', redis.url, '-q', 'part', ...Array.from({ length: 1500 }, (_, i) => `t${i}`)]);
+    expect(many.code).toBe(1);
+    expect(many.stderr.trim().split('\n')).toEqual([expect.stringMatching(/queue part is full: .*the first 1000 tasks were accepted/)]);
+    const printed = many.stdout.trim().split('\n');
+    expect(printed).toHaveLength(1000);
+    expect(await redis.client().llen('rt:{part}:wait')).toBe(1000);
+    expect(printed[0]).toBe('1');
+    // With --wait, a bad third line: the two tasks before it were queued, and their ids are printed.
+    const bad = await runCli('task-publish', ['--redis', redis.url, '-q', 'part-wait', '--data-json', '--wait'], { input: '1\n2\nbad\n' });
+    expect(bad.code).toBe(2);
+    expect(bad.stdout.trim().split('\n')).toEqual(['1', '2']);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/line 3: .*lines 1-2 were queued/)]);
+    // Nobody works the queue: the first task times out, and the line names the second.
+    const slow = await runCli('task-publish', ['--redis', redis.url, '-q', 'part-slow', '--wait', '--wait-timeout', '300ms', 'echo a', 'echo b']);
+    expect(slow.code).toBe(1);
+    expect(slow.stderr.trim().split('\n')).toEqual([expect.stringMatching(/part-slow#1 is still waiting .*; not waited for: part-slow#2$/)]);
+  });
 });
 
 describe('priorities (end to end)', () => {

@@ -32,4 +32,24 @@ describe('publish and process', () => {
     expect(t?.result).toBe(14);
     await q.close();
   });
+
+  it('sends a bulk of large payloads in calls of at most 16 MiB of records, ids in order', async () => {
+    // 40 payloads of about 1 MB: in one call they would make one 40 MB command (and near the
+    // payload limit, a thousand of them would pass the longest string V8 can build).
+    const q = new Queue<string>('bulk-size', { connection: redis.url });
+    const admin = redis.client();
+    const calls = async () => {
+      const info = (await admin.info('commandstats')) as string;
+      return [...info.matchAll(/^cmdstat_(?:evalsha|eval|fcall):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const before = await calls();
+    const ids = await q.addBulk(Array.from({ length: 40 }, (_, i) => ({ data: `${i}:`.padEnd(1_000_000, 'x') })));
+    expect(await calls()).toBe(before + 3);
+    expect(ids).toEqual(Array.from({ length: 40 }, (_, i) => String(Number(ids[0]) + i)));
+    const waiting = await admin.lrange(q.keys.wait, 0, -1);
+    expect(waiting).toHaveLength(40);
+    // The oldest first to be taken (the right end): in the order given.
+    expect(waiting.reverse().map((e) => JSON.parse(e.slice(e.indexOf('"'))).split(':')[0])).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
+    await q.close();
+  });
 });
