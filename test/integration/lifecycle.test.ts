@@ -147,6 +147,23 @@ describe('maxWaiting', () => {
     await expect(q.configure({ maxWaiting: -1 })).rejects.toThrow(UsageError);
     await q.close();
   });
+
+  it('on a full queue, a repeated idempotency key still gets its first id, and a delayed task is accepted', async () => {
+    const q = new Queue<string>('bounded-keys', { connection: redis.url });
+    await q.configure({ maxWaiting: 1 });
+    const first = await q.add('charge 1', { key: 'order-1' });
+    // A publisher retrying with its key learns that its task was accepted.
+    expect(await q.add('charge 1', { key: 'order-1' })).toBe(first);
+    expect(await q.addBulk([{ data: 'charge 1', opts: { key: 'order-1' } }, { data: 'charge 1', opts: { key: 'order-1' } }])).toEqual([first, first]);
+    // A delayed task does not wait for a worker yet: it does not count.
+    const later = await q.add('later', { delay: 3_600_000 });
+    // A new task due now does.
+    await expect(q.add('charge 2', { key: 'order-2' })).rejects.toBeInstanceOf(QueueFullError);
+    await expect(q.add('plain')).rejects.toBeInstanceOf(QueueFullError);
+    expect(await q.counts()).toMatchObject({ waiting: 1, delayed: 1, published: 2 });
+    expect((await q.getTask(later))!.state).toBe('delayed');
+    await q.close();
+  });
 });
 
 describe('idle workers', () => {

@@ -21,7 +21,7 @@ A delayed task sets the marker member "d" with its due time as score (kept at th
 that an idle worker learns when to promote it.
 Returns {firstId, n}: ids are firstId .. firstId+n-1 in order (no keys were given); or
 {-2, id1, ..., idn} (keys were given); or {-1, waiting} when the queue's maxWaiting would be
-exceeded (nothing is accepted then).
+exceeded by the tasks due now that are new (nothing is accepted then).
 ]]
 --@include record
 local now = tonumber(ARGV[1])
@@ -30,12 +30,17 @@ local plain = n < 0
 if plain then n = -n end
 local Q = { wait = KEYS[2], data = KEYS[5], prio = KEYS[7], groups = KEYS[10], gstate = KEYS[11], meta = KEYS[1] }
 local maxWaiting = tonumber(redis.call('HGET', KEYS[6], 'maxWaiting') or '0')
-if maxWaiting > 0 then
+-- The number of tasks waiting when `adding` more would pass maxWaiting, else nil.
+local function full(adding)
+  if maxWaiting <= 0 or adding == 0 then return nil end
   local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[10])
-  if waiting + n > maxWaiting then return {-1, waiting} end
+  if waiting + adding > maxWaiting then return waiting end
+  return nil
 end
 
 if plain then
+  local waiting = full(n)
+  if waiting then return {-1, waiting} end
   local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
   local batch = {}
   for i = 0, n - 1 do
@@ -84,6 +89,17 @@ if hasKeys then
       end
     end
   end
+end
+
+-- maxWaiting counts the tasks this call adds to the waiting ones: not a repeated key (its
+-- position gets the first task's id), not a delayed task (it waits for its time, not a worker).
+do
+  local adding = 0
+  for i = 0, n - 1 do
+    if not reuse[i] and tonumber(ARGV[3 + i * 6]) <= now then adding = adding + 1 end
+  end
+  local waiting = full(adding)
+  if waiting then return {-1, waiting} end
 end
 
 local next = redis.call('HINCRBY', KEYS[1], 'seq', fresh) - fresh + 1
