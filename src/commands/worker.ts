@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ChalkInstance } from 'chalk';
@@ -75,6 +76,9 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');
     if (opts.lease < 100) throw new UsageError('--lease must be at least 100ms');
+    // A directory that is not there would fail every task's spawn, and dead-letter the queue.
+    if (opts.cwd !== undefined && !statSync(opts.cwd, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--cwd ${opts.cwd}: not a directory`);
+    if (opts.cwd !== undefined && !opts.exec) throw new UsageError('--cwd applies to --exec commands only');
     const c = colorFor(io.stderr, io.env);
     const logEvent = makeLogger(io, c, { json: opts.json, quiet: opts.quiet });
     const log = (text: string, event = 'worker', level: LogEvent['level'] = 'warn', fields?: Record<string, unknown>) =>
