@@ -206,6 +206,21 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
   return client;
 }
 
+/**
+ * QUIT (the replies before it still come), or a plain disconnect when Redis has not answered it
+ * within `ms`: a server that is frozen or cut off holds QUIT for good.
+ */
+export async function quitWithin(client: Redis, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const quit = client.quit().then(
+    () => true,
+    () => false,
+  );
+  const ok = await Promise.race([quit, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  if (!ok) client.disconnect();
+}
+
 /** Connects (for a lazy client) and checks with PING; throws RedisUnreachableError. */
 export async function ensureConnected(client: Redis, url: string): Promise<void> {
   // The socket's own error (ECONNREFUSED, ENOTFOUND, WRONGPASS...) says more than "Connection is closed".

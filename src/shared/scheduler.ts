@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { queueKeys, type QueueKeys } from './keys.js';
-import { createRedis } from './redis.js';
+import { createRedis, quitWithin } from './redis.js';
 import { planFires, parseState, parseStored, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
 import { registerScripts, runScript, scriptKeys } from './scripts.js';
 
@@ -68,7 +68,7 @@ export class Scheduler {
     clearInterval(this.interval);
     clearTimeout(this.timer);
     if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, 2000))]);
-    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
+    if (this.client.status === 'ready') await quitWithin(this.client, 1000);
     else this.client.disconnect();
   }
 

@@ -6,7 +6,7 @@ import { errorMessage } from './errors.js';
 import { formatDuration, MAX_TIMER_MS } from './duration.js';
 import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
-import { checkDatabase, createRedis, duplicateClient, isCluster, redactUrl, resolveRedisUrl } from './redis.js';
+import { checkDatabase, createRedis, duplicateClient, isCluster, quitWithin, redactUrl, resolveRedisUrl } from './redis.js';
 import { Scheduler } from './scheduler.js';
 import { functionName, functionsUsable, isUnranFunctionCall, pipeScript, registerScripts, runScript, scriptKeys } from './scripts.js';
 import { LinkClosedError, linkTarget, TaskLink, type LinkArg } from './link.js';
@@ -178,6 +178,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Waits for `p` (its outcome ignored), or `ms` at most. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Runs tasks from one or more queues. Reserves tasks under a lease with a fencing token,
  * renews the lease while the handler runs, settles results in batches (each settlement also
@@ -231,6 +238,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly pauseUntil = new Map<string, number>();
   /** When a task call last failed (close() stops waiting for a Redis that keeps refusing). */
   private lastCallError = 0;
+  /** When a task call last came back (answered or failed): close() stops waiting for a Redis that has gone silent. */
+  private lastCallEnd = 0;
   private kickQueued = false;
   /** ctx.progress of every task: records the value (best effort: a Redis outage must not fail the task). */
   private readonly progressReporter: ProgressReporter = async (progressKey, id, run, value) => {
@@ -519,6 +528,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       (records) => {
         this.inflight--;
         this.inflightWant -= want;
+        this.lastCallEnd = Date.now();
         // Fewer than asked: the queue is empty for now, unless a wake-up came in meanwhile.
         if (records.length < want && wakes === this.wakes) this.empty.add(queue);
         else if (want > 0) this.empty.delete(queue);
@@ -532,6 +542,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       },
       (err: unknown) => {
         this.inflight--;
+        this.lastCallEnd = Date.now();
         // The slots stay held for the retry; the settlements are sent again.
         const list = this.retries.get(queue);
         if (list) list.push({ token, want });
@@ -1075,6 +1086,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private async doClose(graceMs: number): Promise<void> {
+    // The grace counts from now. No step below waits for Redis without a limit: a server that
+    // stops answering without closing the connection (frozen, or cut off by the network) must not
+    // hold the shutdown, and the leases bring back whatever could not be settled.
+    const until = Date.now() + graceMs;
     this.accepting = false;
     // A queued wait ends now; what its reserve leased goes back (see onReply).
     this.unblockWait();
@@ -1082,7 +1097,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     await this.scheduler?.stop();
     for (const wake of this.idleWakes.splice(0)) wake();
     for (const b of this.blockers) b.disconnect();
-    const until = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < until) {
       await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
     }
@@ -1102,12 +1116,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.running.delete(key);
       this.handOver(run);
     }
-    // Flush every settlement before leaving. After 5 s, give up if Redis is away or keeps refusing
-    // the calls (out of memory, say): the leases bring the tasks back. A slow Redis that answers
-    // is waited for.
+    // Flush every settlement before leaving. After 5 s, give up if Redis is away, keeps refusing
+    // the calls (out of memory, say) or has answered none for 5 s: the leases bring the tasks
+    // back. A slow Redis that answers is waited for.
     const flushStart = Date.now();
     while (this.inflight > 0 || [...this.pending.values()].some((s) => s.length > 0)) {
-      if (Date.now() > flushStart + 5000 && (this.client.status !== 'ready' || this.lastCallError >= flushStart)) break;
+      const now = Date.now();
+      if (now > flushStart + 5000 && (this.client.status !== 'ready' || this.lastCallError >= flushStart || now - Math.max(this.lastCallEnd, flushStart) > 5000)) break;
       this.kick();
       await sleep(5);
     }
@@ -1123,12 +1138,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.client.disconnect();
       return;
     }
-    await this.flushStats();
-    try {
-      await this.untilClosed(this.pipelined(this.queues, (pipe, q) => pipe.zrem(this.keys.get(q)!.workers, this.id).hdel(this.keys.get(q)!.winfo, this.id)));
-    } catch {
-      // The entry expires on its own.
-    }
-    await this.client.quit().catch(() => this.client.disconnect());
+    // The last counts and the worker's entry: a second each at most (the entry expires anyway).
+    await within(this.flushStats(), 1000);
+    await within(this.untilClosed(this.pipelined(this.queues, (pipe, q) => pipe.zrem(this.keys.get(q)!.workers, this.id).hdel(this.keys.get(q)!.winfo, this.id))), 1000);
+    await quitWithin(this.client, 1000);
   }
 }

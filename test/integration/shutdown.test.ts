@@ -239,6 +239,44 @@ describe('graceful shutdown', () => {
     await q.close();
   });
 
+  it('close() returns within its limits when Redis stops answering without closing the connection (frozen)', async () => {
+    const own = await startRedis();
+    const admin = own.client();
+    const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1]);
+    try {
+      const q = new Queue('frozen', { connection: own.url });
+      await q.add('x');
+      let started = false;
+      const w = new Worker(
+        'frozen',
+        async (_t, ctx) => {
+          started = true;
+          throw await aborted(ctx.signal);
+        },
+        { connection: own.url },
+      );
+      w.on('error', () => undefined);
+      await w.start();
+      await waitFor(() => started, 5000, 'started');
+      process.kill(pid, 'SIGSTOP');
+      const t0 = Date.now();
+      let closed = false;
+      const closing = w.close(200).then(() => (closed = true));
+      // The grace, 5 s without an answer to the hand-back, and a second or two for QUITs.
+      await waitFor(() => closed, 15_000, 'close() returned');
+      expect(Date.now() - t0).toBeLessThan(12_000);
+      await closing;
+      process.kill(pid, 'SIGCONT');
+      // The task comes back all the same (its lease, or the hand-back once Redis runs again).
+      q.client.on('error', () => undefined);
+      await waitFor(async () => ((await q.getTask('1'))?.state === 'waiting' ? true : false), 15_000, 'the task back in the queue');
+      await q.close();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await own.destroy();
+    }
+  });
+
   it('does not count a failure for a handler that gives up because of the shutdown abort', async () => {
     const q = new Queue('handback-abort', { connection: redis.url });
     const id = await q.add('x', { attempts: 1 });
