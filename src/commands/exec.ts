@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { HandlerContext, Task } from '../shared/worker.js';
 
 export interface ExecOptions {
@@ -32,6 +32,42 @@ const STDERR_IN_ERROR = 3900;
 
 /** The process groups of the commands running now, with what ends each (see stopAllCommands). */
 const live = new Map<number, { exited: Promise<void>; killGraceMs: number }>();
+
+/**
+ * The watchdog: one small shell process per worker, in a process group of its own, that reads
+ * "+<group>" and "-<group>" lines (a command started, a command ended) from a pipe only the
+ * worker holds. When the pipe closes while commands still run, the worker died without stopping
+ * them (SIGKILL, a crash): it sends them SIGTERM, and SIGKILL 5 s later, so that none runs beside
+ * the retry of its task with nobody to time it out. (No fork per line: the list is one string.)
+ */
+const WATCHDOG = `
+groups=' '
+while IFS= read -r line; do
+  case $line in
+    +*) groups="$groups\${line#+} " ;;
+    -*) g=\${line#-}; case $groups in *" $g "*) groups="\${groups%% $g *} \${groups#* $g }" ;; esac ;;
+  esac
+done
+set -- $groups
+[ $# -eq 0 ] && exit 0
+for g; do kill -s TERM -- "-$g" 2>/dev/null; done
+sleep 5
+for g; do kill -s KILL -- "-$g" 2>/dev/null; done
+`;
+let watchdog: ChildProcess | undefined;
+
+/** Tells the watchdog that a command's process group started (or ended). */
+function watch(pid: number, running: boolean): void {
+  if (!watchdog) {
+    watchdog = spawn('/bin/sh', ['-c', WATCHDOG], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    // It ends when this process does; it must not keep it alive, nor fail it.
+    watchdog.on('error', () => undefined);
+    watchdog.stdin!.on('error', () => undefined);
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  watchdog.stdin!.write(`${running ? '+' : '-'}${pid}\n`);
+}
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -109,10 +145,12 @@ export function execTask(task: Task, ctx: HandlerContext, opts: ExecOptions = {}
       if (pid) signalGroup(pid, sig);
     };
     if (pid) {
+      watch(pid, true);
       live.set(pid, {
         exited: new Promise<void>((r) =>
           child.once('close', () => {
             live.delete(pid);
+            watch(pid, false);
             r();
           }),
         ),

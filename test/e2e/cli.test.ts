@@ -63,6 +63,30 @@ describe('end to end', () => {
     expect((await b.exited).code).toBe(0);
   });
 
+  it('the --exec commands of a SIGKILLed worker do not run on beside their retries (its watchdog stops them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redtask-wd-'));
+    // One command ignores SIGTERM: SIGKILL comes 5 s later.
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'orphans', `echo $$ > ${dir}/a; exec sleep 60`, `trap '' TERM; echo $$ > ${dir}/b; while :; do sleep 0.1; done`]);
+    expect(pub.code, pub.stderr).toBe(0);
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'orphans', '--exec', '-c', '2']);
+    workers.push(w);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const pids = await waitFor(() => (existsSync(`${dir}/a`) && existsSync(`${dir}/b`) ? [Number(readFileSync(`${dir}/a`, 'utf8')), Number(readFileSync(`${dir}/b`, 'utf8'))] : undefined), 10_000, 'both commands started');
+    expect(pids.every(alive)).toBe(true);
+    w.child.kill('SIGKILL');
+    await w.exited;
+    await waitFor(() => !alive(pids[0]!), 3000, 'the first command stopped (SIGTERM)');
+    expect(alive(pids[1]!)).toBe(true);
+    await waitFor(() => !alive(pids[1]!), 8000, 'the second command stopped (SIGKILL)');
+  });
+
   it('the default worker prints "Task processed: <payload>" and completes the task', async () => {
     const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'printer', 'hello world', 'second task']);
     expect(pub.code).toBe(0);
