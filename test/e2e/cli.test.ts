@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
-import { assertBuilt, BIN, runCli, startCli, tmuxServer, type Running } from './helpers.js';
+import { alive, assertBuilt, BIN, runCli, startCli, tmuxServer, type Running } from './helpers.js';
 
 let redis: TestRedis;
 const workers: Running[] = [];
@@ -70,14 +70,6 @@ describe('end to end', () => {
     expect(pub.code, pub.stderr).toBe(0);
     const w = startCli('task-worker', ['--redis', redis.url, '-q', 'orphans', '--exec', '-c', '2']);
     workers.push(w);
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const pids = await waitFor(() => (existsSync(`${dir}/a`) && existsSync(`${dir}/b`) ? [Number(readFileSync(`${dir}/a`, 'utf8')), Number(readFileSync(`${dir}/b`, 'utf8'))] : undefined), 10_000, 'both commands started');
     expect(pids.every(alive)).toBe(true);
     w.child.kill('SIGKILL');
@@ -208,14 +200,6 @@ describe('timeouts (end to end)', () => {
     await waitFor(() => w.stderr().includes(`timeout-exec#${id} failed`), 15_000, 'the attempt failed');
     expect(w.stderr()).toMatch(new RegExp(`timeout-exec#${id} failed in .*: timed out after 1.00s \\(dead-lettered\\)`));
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    const alive = (p: number) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     await waitFor(() => !alive(pid), 5000, 'the command process is gone');
     const errors = JSON.parse((await redis.client().hget('rt:{timeout-exec}:errors', id))!) as Array<{ error: string }>;
     expect(errors[0]!.error).toBe('timed out after 1.00s');
@@ -410,14 +394,6 @@ describe('--wait (end to end)', () => {
 });
 
 describe('--exec commands at shutdown (end to end)', () => {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const ignoring = (dir: string, name: string) => `trap '' TERM; echo $$ > ${join(dir, name)}; sleep 60`;
 
   it('a command that ignores SIGTERM does not outlive the worker: SIGKILL after its grace, or at once on a second signal', { timeout: 30_000 }, async () => {

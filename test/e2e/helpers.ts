@@ -5,6 +5,16 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = (name: 'task-publish' | 'task-worker' | 'task-monitor') => `${ROOT}dist/bin/${name}.js`;
 
+/** Whether a process exists (a zombie counts until it is reaped). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function assertBuilt(): void {
   if (!existsSync(BIN('task-publish'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
 }
