@@ -63,10 +63,13 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     const addOpts: AddOptions = { name: opts.name, attempts: opts.attempts, delay: opts.delay, timeout: opts.timeout, priority: opts.priority, key: opts.key, keyWindowMs: opts.keyWindow, group: opts.group, notify: opts.wait };
     if (opts.backoff !== undefined) addOpts.backoff = parseBackoff(opts.backoff);
     if (opts.at !== undefined) {
-      const t = Date.parse(opts.at);
+      // A date first (Date.parse alone reads "1" as the year 2001).
+      const t = /^\d{4}-\d{2}-\d{2}/.test(opts.at) ? Date.parse(opts.at) : Number.NaN;
       if (Number.isNaN(t)) throw new UsageError(`invalid --at ${JSON.stringify(opts.at)}: expected an ISO 8601 time such as 2026-12-01T09:00:00Z`);
       addOpts.runAt = t;
     }
+    if (opts.waitTimeout !== undefined && !opts.wait) throw new UsageError('--wait-timeout applies with --wait only');
+    if (opts.key === '') throw new UsageError('invalid --key "": an idempotency key cannot be empty');
     const toData = (text: string, where: string): unknown => {
       if (!opts.dataJson) return text;
       try {

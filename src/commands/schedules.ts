@@ -64,11 +64,11 @@ export async function publishSchedule(
 }
 
 /** Checks the schedule options of task-publish against the rest; throws UsageError. */
-export function checkScheduleArgs(o: PublishScheduleOptions, args: string[], other: { delay?: unknown; at?: unknown; key?: unknown; group?: unknown }): void {
+export function checkScheduleArgs(o: PublishScheduleOptions, args: string[], other: { delay?: unknown; at?: unknown; key?: unknown; group?: unknown; wait?: unknown; waitTimeout?: unknown }): void {
   if (o.schedule === undefined) throw new UsageError('--cron, --every, --tz, --overlap and --catch-up need --schedule <name>');
   if ((o.cron === undefined) === (o.every === undefined)) throw new UsageError('--schedule needs either --cron <expr> or --every <duration>');
   if (args.length !== 1) throw new UsageError(`--schedule takes exactly one task argument (the payload published at each due time), got ${args.length}`);
-  for (const [flag, v] of [['--delay', other.delay], ['--at', other.at], ['--key', other.key], ['--group', other.group]] as const) {
+  for (const [flag, v] of [['--delay', other.delay], ['--at', other.at], ['--key', other.key], ['--group', other.group], ['--wait', other.wait], ['--wait-timeout', other.waitTimeout]] as const) {
     if (v !== undefined) throw new UsageError(`${flag} does not apply to a schedule`);
   }
 }

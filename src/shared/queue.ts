@@ -1,7 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { QueueFullError, UsageError } from './errors.js';
 import { LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
-import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, encodeOpts, parseBackoff, type TaskRecord, validateTaskName } from './record.js';
+import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, checkBackoff, encodeOpts, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
 import { Waiter } from './waiter.js';
@@ -239,7 +239,7 @@ export class Queue<T = unknown> {
     if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) {
       throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to 1000`);
     }
-    const backoff = typeof opts.backoff === 'string' ? parseBackoff(opts.backoff) : opts.backoff;
+    const backoff = checkBackoff(opts.backoff);
     let runAt = 0;
     if (opts.runAt !== undefined) runAt = typeof opts.runAt === 'number' ? opts.runAt : opts.runAt.getTime();
     if (opts.delay !== undefined) {

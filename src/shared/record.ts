@@ -77,6 +77,26 @@ export function decodeBackoff(opts: StoredOpts): Backoff {
   return { type: opts.bt === 'f' ? 'fixed' : 'exponential', delay: opts.bd ?? 1000, maxDelay: opts.bm };
 }
 
+/** The longest backoff delay (a year): a retry time stays a whole number of ms, never Infinity. */
+const MAX_BACKOFF_MS = 366 * 86_400_000;
+
+/**
+ * A backoff as the library takes it (an object or a spec string), checked: a delay that is not a
+ * whole number of ms would make every retry of the task fail in Redis.
+ */
+export function checkBackoff(backoff: Backoff | string | undefined): Backoff | undefined {
+  if (backoff === undefined || typeof backoff === 'string') return backoff === undefined ? undefined : parseBackoff(backoff);
+  const ms = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_BACKOFF_MS;
+  const ok =
+    (backoff.type === 'fixed' || backoff.type === 'exponential') &&
+    ms(backoff.delay) &&
+    (backoff.maxDelay === undefined || (backoff.type === 'exponential' && ms(backoff.maxDelay)));
+  if (!ok) {
+    throw new UsageError(`invalid backoff ${JSON.stringify(backoff)}: use { type: 'fixed' | 'exponential', delay, maxDelay? } with whole numbers of ms up to ${MAX_BACKOFF_MS}`);
+  }
+  return backoff;
+}
+
 /** Parses "exponential[:base[:max]]" or "fixed:delay" (durations as in parseDuration). */
 export function parseBackoff(spec: string): Backoff {
   const [type, a, b, ...rest] = spec.split(':');
@@ -97,8 +117,14 @@ export function parseBackoff(spec: string): Backoff {
  * a random point in the upper half of base * 2^(attempt-1), capped at maxDelay.
  */
 export function backoffDelay(backoff: Backoff, attempt: number, random: () => number = Math.random): number {
+  const delay = backoffDelayOf(backoff, attempt, random);
+  // (A stored record's backoff that is not a number, from outside the library, gets the default.)
+  return Number.isFinite(delay) && delay >= 0 ? Math.min(delay, MAX_BACKOFF_MS) : backoffDelayOf(DEFAULT_BACKOFF, attempt, random);
+}
+
+function backoffDelayOf(backoff: Backoff, attempt: number, random: () => number): number {
   if (backoff.type === 'fixed') return backoff.delay;
-  const full = Math.min(backoff.delay * 2 ** Math.max(0, attempt - 1), backoff.maxDelay ?? Number.POSITIVE_INFINITY);
+  const full = Math.min(backoff.delay * 2 ** Math.max(0, attempt - 1), backoff.maxDelay ?? MAX_BACKOFF_MS, MAX_BACKOFF_MS);
   return Math.round(full / 2 + random() * (full / 2));
 }
 

@@ -4,7 +4,7 @@ import type { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
 import { UsageError } from './errors.js';
 import { QUEUES_KEY, type QueueKeys } from './keys.js';
-import { type Backoff, DEFAULT_ATTEMPTS, encodeOpts, parseBackoff, validateTaskName } from './record.js';
+import { type Backoff, DEFAULT_ATTEMPTS, checkBackoff, encodeOpts, validateTaskName } from './record.js';
 import { runScript, scriptKeys } from './scripts.js';
 
 /**
@@ -362,7 +362,7 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
     throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
   }
-  const backoff = typeof opts.backoff === 'string' ? parseBackoff(opts.backoff) : opts.backoff;
+  const backoff = checkBackoff(opts.backoff);
   const taskName = validateTaskName(opts.name ?? '');
   const json = JSON.stringify(data === undefined ? null : data);
   if (Buffer.byteLength(json) > maxPayloadBytes) {

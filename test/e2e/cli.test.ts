@@ -641,6 +641,10 @@ describe('command-line contract', () => {
       ['task-worker', ['--timeout', '30d']],
       ['task-worker', ['--summary-every', '0']],
       ['task-publish', ['--timeout', '25d', 'x']],
+      ['task-publish', ['--at', '1', 'x']],
+      ['task-publish', ['--wait-timeout', '1s', 'x']],
+      ['task-publish', ['--key', '', 'x']],
+      ['task-publish', ['--schedule', 's', '--every', '1m', '--wait', 'x']],
       ['task-monitor', ['--redis', 'http://localhost', '--once']],
       ['task-publish', ['--no-such-option']],
     ];

@@ -57,6 +57,9 @@ describe('delayed tasks', () => {
     await expect(q.add(1, { attempts: 0 })).rejects.toThrow(UsageError);
     await expect(q.add(1, { attempts: 1.5 })).rejects.toThrow(UsageError);
     await expect(q.add(1, { backoff: 'linear:1s' })).rejects.toThrow(UsageError);
+    // An object too: a delay that is not a whole number of ms would fail every retry in Redis.
+    await expect(q.add(1, { backoff: { type: 'fixed', delay: 'abc' as unknown as number } })).rejects.toThrow(UsageError);
+    await expect(q.add(1, { backoff: { type: 'linear' as 'fixed', delay: 100 } })).rejects.toThrow(UsageError);
     await expect(q.add(1, { name: 'a|b' })).rejects.toThrow(UsageError);
     await expect(q.add(1, { runAt: new Date('nope') })).rejects.toThrow(UsageError);
     q.maxPayloadBytes = 10;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/shared/errors.js';
-import { backoffDelay, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, parseBackoff } from '../../src/shared/record.js';
+import { type Backoff, backoffDelay, checkBackoff, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, parseBackoff } from '../../src/shared/record.js';
 
 describe('parseBackoff', () => {
   it('parses exponential with defaults', () => {
@@ -75,5 +75,31 @@ describe('backoffDelay', () => {
     expect(DEFAULT_ATTEMPTS).toBe(3);
     expect(DEFAULT_BACKOFF.type).toBe('exponential');
     expect(backoffDelay(DEFAULT_BACKOFF, 1, () => 1)).toBe(DEFAULT_BACKOFF.delay);
+  });
+});
+
+describe('checkBackoff', () => {
+  it('takes spec strings and well-formed objects, and refuses the rest with UsageError', () => {
+    expect(checkBackoff(undefined)).toBeUndefined();
+    expect(checkBackoff('fixed:2s')).toEqual({ type: 'fixed', delay: 2000 });
+    expect(checkBackoff({ type: 'exponential', delay: 100, maxDelay: 5000 })).toEqual({ type: 'exponential', delay: 100, maxDelay: 5000 });
+    const bad = [
+      { type: 'fixed', delay: 'abc' },
+      { type: 'fixed', delay: -1 },
+      { type: 'fixed', delay: 1.5 },
+      { type: 'linear', delay: 100 },
+      { type: 'exponential', delay: 100, maxDelay: Number.POSITIVE_INFINITY },
+      { type: 'fixed', delay: 100, maxDelay: 200 },
+      { type: 'fixed', delay: 400 * 86_400_000 },
+    ];
+    for (const b of bad) expect(() => checkBackoff(b as unknown as Backoff), JSON.stringify(b)).toThrow(UsageError);
+  });
+});
+
+describe('backoffDelay bounds', () => {
+  it('stays a finite delay of at most a year: many attempts without a maximum, or a stored backoff that is not a number', () => {
+    expect(backoffDelay({ type: 'exponential', delay: 1000 }, 1000, () => 1)).toBe(366 * 86_400_000);
+    const fromGarbage = backoffDelay({ type: 'fixed', delay: 'abc' as unknown as number }, 2, () => 1);
+    expect(fromGarbage).toBe(backoffDelay(DEFAULT_BACKOFF, 2, () => 1));
   });
 });
