@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { QueueFullError, UsageError } from './errors.js';
+import { CorruptRecordError, QueueFullError, UsageError } from './errors.js';
 import { LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, checkBackoff, encodeOpts, type TaskRecord, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
@@ -340,7 +340,12 @@ export class Queue<T = unknown> {
       .exec();
     if (!res) return null;
     const [active, data, delayedAt, completedAt, deadAt, result, errors, progress, prioScore, cancelledAt, groupScore] = res.map(([, r]) => r as string | null);
-    const errs = errors ? (JSON.parse(errors) as AttemptError[]) : [];
+    let errs: AttemptError[] = [];
+    try {
+      if (errors) errs = JSON.parse(errors) as AttemptError[];
+    } catch {
+      throw new CorruptRecordError(`corrupt errors entry of task ${this.name}#${id}: ${errors!.slice(0, 80)}`);
+    }
     const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
       ...decodeRecord<T>(record),
       queue: this.name,

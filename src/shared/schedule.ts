@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
-import { UsageError } from './errors.js';
+import { CorruptRecordError, UsageError } from './errors.js';
 import { QUEUES_KEY, type QueueKeys } from './keys.js';
 import { type Backoff, DEFAULT_ATTEMPTS, checkBackoff, encodeOpts, validateTaskName } from './record.js';
 import { runScript, scriptKeys } from './scripts.js';
@@ -384,11 +384,16 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   };
 }
 
-/** Reads a stored definition; throws when it is not one. */
-export function parseStored(raw: string): StoredSchedule {
-  const def = JSON.parse(raw) as StoredSchedule;
-  if (typeof def.rev !== 'string' || (def.cron === undefined) === (def.every === undefined) || typeof def.since !== 'number') {
-    throw new Error(`corrupt schedule definition: ${raw.slice(0, 80)}`);
+/** Reads a stored definition; throws CorruptRecordError (naming `what`, when given) when it is not one. */
+export function parseStored(raw: string, what?: string): StoredSchedule {
+  let def: StoredSchedule | undefined;
+  try {
+    def = JSON.parse(raw) as StoredSchedule;
+  } catch {
+    def = undefined;
+  }
+  if (!def || typeof def.rev !== 'string' || (def.cron === undefined) === (def.every === undefined) || typeof def.since !== 'number') {
+    throw new CorruptRecordError(`corrupt schedule definition${what ? ` ${what}` : ''}: ${raw.slice(0, 80)}`);
   }
   return def;
 }
@@ -498,7 +503,7 @@ export async function getSchedules(client: Redis, queue: string, keys: QueueKeys
   if (wanted.length === 0) return [];
   const templates = await client.hmget(keys.schedtask, ...wanted);
   return wanted.map((name, i) => {
-    const def = parseStored(defs[name]!);
+    const def = parseStored(defs[name]!, `${name} of queue ${queue}`);
     const st = parseState(states[name]);
     let nextDue: number | null = next.get(name) ?? null;
     if (nextDue === null && !def.paused) nextDue = new Timing(def).nextAfter(Math.max(st.lastDue, def.since));

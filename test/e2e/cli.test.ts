@@ -462,6 +462,19 @@ describe('worker logs (end to end)', () => {
 });
 
 describe('inspect and retry (end to end)', () => {
+  it('a corrupt schedule definition or errors entry is one line naming it, exit 1', async () => {
+    const admin = redis.client();
+    await admin.hset('rt:{corrupt-sched}:schedules', 'nightly', '{"rev":"abc", broken');
+    const sched = await runCli('task-monitor', ['--redis', redis.url, 'schedules', '-q', 'corrupt-sched']);
+    expect(sched.code).toBe(1);
+    expect(sched.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^task-monitor: corrupt schedule definition nightly of queue corrupt-sched: /)]);
+    const id = (await runCli('task-publish', ['--redis', redis.url, '-q', 'corrupt-errs', 'x'])).stdout.trim();
+    await admin.hset('rt:{corrupt-errs}:errors', id, '[{"attempt":1,');
+    const show = await runCli('task-monitor', ['--redis', redis.url, 'show', 'corrupt-errs', id]);
+    expect(show.code).toBe(1);
+    expect(show.stderr.trim().split('\n')).toEqual([`task-monitor: corrupt errors entry of task corrupt-errs#${id}: [{"attempt":1,`]);
+  });
+
   it('task-monitor tasks, show and retry --all-dead', async () => {
     const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'inspect-cli', '--attempts', '1', 'exit 9']);
     const id = pub.stdout.trim();
