@@ -473,6 +473,8 @@ describe('inspect and retry (end to end)', () => {
     const show = await runCli('task-monitor', ['--redis', redis.url, 'show', 'corrupt-errs', id]);
     expect(show.code).toBe(1);
     expect(show.stderr.trim().split('\n')).toEqual([`task-monitor: corrupt errors entry of task corrupt-errs#${id}: [{"attempt":1,`]);
+    // (The other tests of this file share the server: what is corrupt goes.)
+    await admin.del('rt:{corrupt-sched}:schedules', 'rt:{corrupt-errs}:errors');
   });
 
   it('task-monitor tasks, show and retry --all-dead', async () => {

@@ -277,6 +277,33 @@ describe('graceful shutdown', () => {
     }
   });
 
+  it('tasks handed back together keep their order at the front of the queue', async () => {
+    const q = new Queue<string>('handback-order', { connection: redis.url });
+    const ids = await q.addBulk(['a', 'b', 'c', 'd'].map((data) => ({ data })));
+    const started: string[] = [];
+    const w = new Worker<string>(
+      'handback-order',
+      async (t, ctx) => {
+        started.push(t.id);
+        throw await aborted(ctx.signal);
+      },
+      { connection: redis.url, concurrency: 3 },
+    );
+    collectErrors(w);
+    await w.start();
+    await waitFor(() => started.length === 3, 5000, 'three started');
+    await w.close(50);
+    expect(started).toEqual(ids.slice(0, 3));
+    const order: string[] = [];
+    const w2 = new Worker<string>('handback-order', (t) => void order.push(t.id), { connection: redis.url });
+    collectErrors(w2);
+    await w2.start();
+    await waitFor(() => order.length === 4, 5000, 'all four');
+    await w2.close();
+    expect(order).toEqual(ids);
+    await q.close();
+  });
+
   it('does not count a failure for a handler that gives up because of the shutdown abort', async () => {
     const q = new Queue('handback-abort', { connection: redis.url });
     const id = await q.add('x', { attempts: 1 });

@@ -78,7 +78,7 @@ if total > 0 then
   else
     curs = redis.call('HMGET', Q.active, unpack(ARGV, 8, last))
   end
-  local withProgress, withErrors, kept
+  local withProgress, withErrors, kept, handedBack
   for i = 1, n do
     local b = last + i * 4 - 4
     local id, token, flags, value, at = ARGV[7 + i], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
@@ -112,8 +112,9 @@ if total > 0 then
           rt_keep(kept, id, e, value, now)
         end
       elseif kind == 'q' then
-        rt_requeue(Q, id, e, true)
-        redis.call('ZADD', Q.marker, '0', 'm')
+        -- Back to the front after the loop, last first: the first handed back is taken first.
+        handedBack = handedBack or {}
+        handedBack[#handedBack + 1] = { id, e }
       else
         local _, made = rt_head(e)
         e = rt_bump(e, id, made)
@@ -134,6 +135,10 @@ if total > 0 then
         end
       end
     end
+  end
+  if handedBack then
+    for x = #handedBack, 1, -1 do rt_requeue(Q, handedBack[x][1], handedBack[x][2], true) end
+    redis.call('ZADD', Q.marker, '0', 'm')
   end
   -- The plain completions, by token (when the ZREM above did not settle them all).
   local i, j = n, last + n * 4 + 1
