@@ -410,9 +410,11 @@ describe('network partition', () => {
     const proxy = await startProxy(redis.port);
     const q = new Queue('partition', { connection: redis.url });
     const reasons: unknown[] = [];
+    let started = false;
     const cutOff = new Worker(
       'partition',
       async (_t, ctx) => {
+        started = true;
         const reason = await aborted(ctx.signal);
         reasons.push(reason);
         throw reason;
@@ -422,7 +424,9 @@ describe('network partition', () => {
     collectErrors(cutOff);
     await cutOff.start();
     const id = await q.add('x', { attempts: 3 });
-    await waitFor(() => q.client.hget(q.keys.active, id), 5000, 'task active');
+    // (Started, not just leased: a cut between the lease and its reply reaching the worker would
+    // leave no handler to stop.)
+    await waitFor(() => started, 5000, 'the handler started');
 
     await proxy.cut();
     // Meanwhile the rest of the system recovers the task and runs it elsewhere.
