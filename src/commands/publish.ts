@@ -69,6 +69,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       addOpts.runAt = t;
     }
     if (opts.waitTimeout !== undefined && !opts.wait) throw new UsageError('--wait-timeout applies with --wait only');
+    if (opts.wait && program.args.length === 0 && io.stdin.isTTY) throw new UsageError('--wait does not apply at the prompt: give the tasks as arguments, or pipe them in');
     if (opts.key === '') throw new UsageError('invalid --key "": an idempotency key cannot be empty');
     const toData = (text: string, where: string): unknown => {
       if (!opts.dataJson) return text;

@@ -125,6 +125,13 @@ describe('piping many lines into task-publish', () => {
     expect(await redis.client().llen('rt:{bulk}:wait')).toBe(100_000);
   }, 30_000);
 
+  it('--wait at the prompt is one line and exit 2 (it would not wait there)', () => {
+    const out = execFileSync('script', ['-qfec', `${publishCmd('prompt-wait')} --wait; echo EXIT=$?`, '/dev/null'], { input: '', env: { ...process.env, NO_COLOR: '1' }, timeout: 20_000 }).toString();
+    expect(out).toContain('task-publish: --wait does not apply at the prompt');
+    expect(out).toContain('EXIT=2');
+    expect(out).not.toContain('Please enter the task:');
+  }, 20_000);
+
   it('shows no progress on a pseudo-terminal without a size', () => {
     const file = join(tmp, 'small.txt');
     writeFileSync(file, Array.from({ length: 3000 }, (_, i) => `echo ${i}`).join('\n'));
