@@ -4,7 +4,7 @@ import ora from 'ora';
 import { Option } from 'commander';
 import { errorMessage, ExitCode, QueueFullError, UsageError, WaitTimeoutError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
-import { Queue, type AddOptions } from '../shared/queue.js';
+import { BATCH_CHARS, Queue, type AddOptions } from '../shared/queue.js';
 import { parseBackoff } from '../shared/record.js';
 import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
@@ -32,8 +32,6 @@ interface PublishOptions {
 
 export const PROMPT = 'Please enter the task: ';
 const BATCH = 1000;
-/** Lines of this many characters go out even before there are BATCH of them (memory). */
-const BATCH_CHARS = 16 * 1024 * 1024;
 
 /** task-publish: enqueue tasks from arguments, an interactive prompt, or piped lines. */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
@@ -208,6 +206,7 @@ async function piped(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: stri
         throw new UsageError(`${what.startsWith(`line ${lineNo}`) ? what : `line ${lineNo}: ${what}`}; ${before}nothing from line ${lineNo} on`);
       }
       batch.push(data);
+      // (As many characters as one publish call takes: what is read is not all kept in memory.)
       batchChars += line.length;
       if (batch.length >= BATCH || batchChars >= BATCH_CHARS) await flush();
     }

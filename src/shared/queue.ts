@@ -154,7 +154,7 @@ const BATCH = 1000;
  * At most this many characters of records per publish call, whatever their number: a command is
  * built as one string, and a thousand tasks near the payload limit would pass V8's longest.
  */
-const BATCH_CHARS = 16 * 1024 * 1024;
+export const BATCH_CHARS = 16 * 1024 * 1024;
 
 /** Opens the client a Queue or Worker uses, remembering whether it owns it. */
 function openConnection(connection: string | Redis | undefined, name: string): { client: Redis; owned: boolean } {

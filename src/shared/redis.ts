@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { settledWithin } from './duration.js';
 import { errorMessage, RedisUnreachableError, UsageError } from './errors.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -211,14 +212,9 @@ export function createRedis(url: string, opts: ConnectOptions = {}): Redis {
  * within `ms`: a server that is frozen or cut off holds QUIT for good.
  */
 export async function quitWithin(client: Redis, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const quit = client.quit().then(
-    () => true,
-    () => false,
-  );
-  const ok = await Promise.race([quit, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
-  if (!ok) client.disconnect();
+  let answered = false;
+  await settledWithin(client.quit().then(() => (answered = true)), ms);
+  if (!answered) client.disconnect();
 }
 
 /** Connects (for a lazy client) and checks with PING; throws RedisUnreachableError. */

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { settledWithin } from './duration.js';
 import { queueKeys, type QueueKeys } from './keys.js';
 import { createRedis, quitWithin } from './redis.js';
 import { planFires, parseState, parseStored, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
@@ -67,7 +68,7 @@ export class Scheduler {
     this.stopped = true;
     clearInterval(this.interval);
     clearTimeout(this.timer);
-    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, 2000))]);
+    if (this.running) await settledWithin(this.running, 2000);
     if (this.client.status === 'ready') await quitWithin(this.client, 1000);
     else this.client.disconnect();
   }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { errorMessage } from './errors.js';
-import { formatDuration, MAX_TIMER_MS } from './duration.js';
+import { formatDuration, MAX_TIMER_MS, settledWithin } from './duration.js';
 import { queueKeys, type QueueKeys, statsKey, validateQueueName, WAIT_BUCKETS, waitBucket } from './keys.js';
 import { backoffDelay, decodeBackoff, decodeRecord, recordId, type TaskRecord } from './record.js';
 import { checkDatabase, createRedis, duplicateClient, isCluster, quitWithin, redactUrl, resolveRedisUrl } from './redis.js';
@@ -176,13 +176,6 @@ function fcallOn(link: TaskLink, name: 'finish' | 'reserve', k: QueueKeys, args:
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Waits for `p` (its outcome ignored), or `ms` at most. */
-async function within(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
 }
 
 /**
@@ -1085,6 +1078,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     return this.closing;
   }
 
+  /** Waits until no task runs, or until `until` (ms). */
+  private async whileRunning(until: number): Promise<void> {
+    while (this.running.size > 0 && Date.now() < until) {
+      await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
+    }
+  }
+
   private async doClose(graceMs: number): Promise<void> {
     // The grace counts from now. No step below waits for Redis without a limit: a server that
     // stops answering without closing the connection (frozen, or cut off by the network) must not
@@ -1097,19 +1097,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     await this.scheduler?.stop();
     for (const wake of this.idleWakes.splice(0)) wake();
     for (const b of this.blockers) b.disconnect();
-    while (this.running.size > 0 && Date.now() < until) {
-      await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, until - Date.now())))]);
-    }
+    await this.whileRunning(until);
     // What still runs is told to stop, and handed back once its handler has returned (or thrown):
     // handed back earlier, another worker could start it while this one's still runs (an --exec
     // command gets SIGKILL only 5 s after its SIGTERM). A handler that finishes anyway completes
     // its task; one that gives up hands it back without counting an attempt (see onFail). One that
     // has not returned within timeoutGraceMs is handed back without waiting any longer.
     for (const run of this.running.values()) abortRun(run, new TaskAbortedError('shutdown', `task ${run.task.id}: worker shutting down, handed back to the queue`));
-    const stopBy = Date.now() + this.timeoutGraceMs;
-    while (this.running.size > 0 && Date.now() < stopBy) {
-      await Promise.race([new Promise<void>((r) => this.slotWaiters.push(r)), sleep(Math.min(200, Math.max(1, stopBy - Date.now())))]);
-    }
+    await this.whileRunning(Date.now() + this.timeoutGraceMs);
     for (const [key, run] of this.running) {
       run.released = true;
       clearTimeout(run.timer);
@@ -1139,8 +1134,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       return;
     }
     // The last counts and the worker's entry: a second each at most (the entry expires anyway).
-    await within(this.flushStats(), 1000);
-    await within(this.untilClosed(this.pipelined(this.queues, (pipe, q) => pipe.zrem(this.keys.get(q)!.workers, this.id).hdel(this.keys.get(q)!.winfo, this.id))), 1000);
+    await settledWithin(this.flushStats(), 1000);
+    await settledWithin(this.untilClosed(this.pipelined(this.queues, (pipe, q) => pipe.zrem(this.keys.get(q)!.workers, this.id).hdel(this.keys.get(q)!.winfo, this.id))), 1000);
     await quitWithin(this.client, 1000);
   }
 }
