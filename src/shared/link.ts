@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import Parser from 'redis-parser';
 import type { Redis } from 'ioredis';
@@ -82,6 +83,8 @@ export class TaskLink extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Where the socket reads to (see connect): reused while the parser holds no part of it. */
   private readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** When the event loop last delivered a read (performance.now()); see poll(). */
+  private loopReadAt = 0;
 
   constructor(private readonly target: LinkTarget, private readonly connectTimeoutMs = 5000) {
     super();
@@ -104,10 +107,8 @@ export class TaskLink extends EventEmitter {
     const onread = {
       buffer: () => this.nextReadBuffer(),
       callback: (n: number, buf: Buffer) => {
-        // The rest of a long string comes as it is read, and the parser keeps each piece until
-        // the string is whole: a copy of its size, not a view that holds a whole read buffer.
-        const chunk = buf.subarray(0, n);
-        this.parser.execute(this.parser.bigStrSize > 0 ? Buffer.from(chunk) : chunk);
+        this.loopReadAt = performance.now();
+        this.feed(buf, n);
         return true;
       },
     };
@@ -186,6 +187,14 @@ export class TaskLink extends EventEmitter {
     return this.readBuffer;
   }
 
+  /** Hands what was read to the parser, which answers the calls whose replies are whole. */
+  private feed(buf: Buffer, n: number): void {
+    // The rest of a long string comes as it is read, and the parser keeps each piece until the
+    // string is whole: a copy of its size, not a view that holds a whole read buffer.
+    const chunk = buf.subarray(0, n);
+    this.parser.execute(this.parser.bigStrSize > 0 ? Buffer.from(chunk) : chunk);
+  }
+
   private onClose(socket: Socket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
@@ -233,6 +242,44 @@ export class TaskLink extends EventEmitter {
       this.calls.push({ resolve, reject });
       this.socket!.write(out);
     });
+  }
+
+  /**
+   * Waits for the replies of the calls in flight by reading the socket here, synchronously, for
+   * at most `us` microseconds, instead of going back to the event loop to be woken when they come
+   * (on a virtual machine that wake-up can cost more than Redis's work: see the worker's `spin`
+   * option). 'answered': every call in flight has its reply (their promises are settled; their
+   * callbacks run as the caller's stack unwinds). 'late': the time ran out first. 'skipped':
+   * nothing was waited for, because the socket cannot be read this way (no file descriptor, as
+   * on Windows; a write still queued), there is no call in flight, or the event loop has not
+   * delivered a read for `maxHoldMs` (the time a chain of polls may keep it from its timers and
+   * other I/O). Whatever is not answered here comes through the event loop as usual; a read
+   * error or the end of the stream is left for libuv, which sees it again on its next read.
+   */
+  poll(us: number, maxHoldMs: number): 'answered' | 'late' | 'skipped' {
+    const socket = this.socket;
+    if (!socket || this.status !== 'ready' || this.calls.length === 0 || socket.writableLength > 0) return 'skipped';
+    const start = performance.now();
+    if (start - this.loopReadAt > maxHoldMs) return 'skipped';
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return 'skipped';
+    const until = start + us / 1000;
+    for (;;) {
+      const buf = this.nextReadBuffer();
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        // EAGAIN: nothing to read yet.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return 'skipped';
+        if (performance.now() > until) return 'late';
+        continue;
+      }
+      if (n <= 0) return 'skipped';
+      this.feed(buf, n);
+      if (this.calls.length === 0) return 'answered';
+      if (performance.now() > until) return 'late';
+    }
   }
 
   /** Closes the connection for good; calls still waiting are rejected. */

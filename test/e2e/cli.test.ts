@@ -655,6 +655,8 @@ describe('command-line contract', () => {
       ['task-worker', ['--cwd', '/tmp']],
       ['task-worker', ['--timeout', '30d']],
       ['task-worker', ['--summary-every', '0']],
+      ['task-worker', ['--spin', '-1']],
+      ['task-worker', ['--spin', 'fast']],
       ['task-publish', ['--timeout', '25d', 'x']],
       ['task-publish', ['--at', '1', 'x']],
       ['task-publish', ['--wait-timeout', '1s', 'x']],
