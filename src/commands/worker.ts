@@ -73,7 +73,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--json', 'log one JSON object per event on stderr (for log shippers)')
       .option('--quiet', 'no line per task: only warnings, errors and the summary')
       .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg(100), 60_000)
-      .option('--spin <us>', 'with nothing else to do, wait up to this many microseconds for a reply of Redis without sleeping (0: never)', intArg(0, 100_000), 500);
+      .option('--spin <us>', 'with nothing else to do, wait up to this many microseconds for a reply of Redis without sleeping (0: never)', intArg(0, 2000), 500);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');

@@ -82,7 +82,13 @@ export class TaskLink extends EventEmitter {
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Where the socket reads to (see connect): reused while the parser holds no part of it. */
-  private readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private readBuffer: Buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /**
+   * Where poll() reads to: never the buffer libuv holds for its next read (it takes that one
+   * from nextReadBuffer right after each read callback), which would overwrite the part of a
+   * reply that a poll read and the parser keeps until the rest comes.
+   */
+  private pollBuffer: Buffer | undefined;
   /** When the event loop last delivered a read (performance.now()); see poll(). */
   private loopReadAt = 0;
 
@@ -181,10 +187,16 @@ export class TaskLink extends EventEmitter {
    * long string, as the buffer it was given), which the next read must not overwrite.
    */
   private nextReadBuffer(): Buffer {
-    const p = this.parser;
-    const mem = this.readBuffer.buffer;
-    if (p.buffer?.buffer === mem || p.bufferCache.some((b) => b.buffer === mem)) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    this.readBuffer = this.unheld(this.readBuffer);
     return this.readBuffer;
+  }
+
+  /** `buf`, or a new buffer when the parser still holds a view of it. */
+  private unheld(buf: Buffer | undefined): Buffer {
+    const p = this.parser;
+    const mem = buf?.buffer;
+    if (!buf || p.buffer?.buffer === mem || p.bufferCache.some((b) => b.buffer === mem)) return Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    return buf;
   }
 
   /** Hands what was read to the parser, which answers the calls whose replies are whole. */
@@ -245,40 +257,50 @@ export class TaskLink extends EventEmitter {
   }
 
   /**
-   * Waits for the replies of the calls in flight by reading the socket here, synchronously, for
-   * at most `us` microseconds, instead of going back to the event loop to be woken when they come
-   * (on a virtual machine that wake-up can cost more than Redis's work: see the worker's `spin`
-   * option). 'answered': every call in flight has its reply (their promises are settled; their
-   * callbacks run as the caller's stack unwinds). 'late': the time ran out first. 'skipped':
-   * nothing was waited for, because the socket cannot be read this way (no file descriptor, as
-   * on Windows; a write still queued), there is no call in flight, or the event loop has not
-   * delivered a read for `maxHoldMs` (the time a chain of polls may keep it from its timers and
-   * other I/O). Whatever is not answered here comes through the event loop as usual; a read
-   * error or the end of the stream is left for libuv, which sees it again on its next read.
+   * Waits for the replies of the calls in flight by reading the socket here, synchronously,
+   * instead of going back to the event loop to be woken when they come (on a virtual machine
+   * that wake-up can cost more than Redis's work: see the worker's `spin` option). It reads for
+   * at most `us` microseconds, and not past `maxHoldMs` after the event loop last delivered a
+   * read, so that a chain of polls leaves the loop to its timers and other I/O that often.
+   * 'answered': every call in flight has its reply (their promises are settled; their callbacks
+   * run as the caller's stack unwinds). 'late': `us` ran out first. 'skipped': it stopped for
+   * another reason, or did not start: the hold limit, no call in flight, a write still queued,
+   * no file descriptor (as on Windows), the end of the stream (left for libuv, which reads it
+   * again), or a read error (the socket is destroyed with it, as libuv would). Whatever is not
+   * answered here comes through the event loop as usual.
    */
   poll(us: number, maxHoldMs: number): 'answered' | 'late' | 'skipped' {
     const socket = this.socket;
     if (!socket || this.status !== 'ready' || this.calls.length === 0 || socket.writableLength > 0) return 'skipped';
     const start = performance.now();
-    if (start - this.loopReadAt > maxHoldMs) return 'skipped';
+    const holdUntil = this.loopReadAt + maxHoldMs;
+    if (start >= holdUntil) return 'skipped';
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return 'skipped';
-    const until = start + us / 1000;
+    const lateAt = start + us / 1000;
+    const until = Math.min(lateAt, holdUntil);
     for (;;) {
-      const buf = this.nextReadBuffer();
-      let n: number;
+      const buf = (this.pollBuffer = this.unheld(this.pollBuffer));
+      // -1: nothing to read yet (EAGAIN); 0: the end of the stream.
+      let n = -1;
       try {
         n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
-        // EAGAIN: nothing to read yet.
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return 'skipped';
-        if (performance.now() > until) return 'late';
-        continue;
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          // libuv would not see this error again (its next read gets the end of the stream).
+          socket.destroy(err as Error);
+          return 'skipped';
+        }
       }
-      if (n <= 0) return 'skipped';
-      this.feed(buf, n);
-      if (this.calls.length === 0) return 'answered';
-      if (performance.now() > until) return 'late';
+      if (n === 0) return 'skipped';
+      if (n > 0) {
+        this.feed(buf, n);
+        if (this.calls.length === 0) return 'answered';
+        // A fatal parser error destroyed the socket (and closed the descriptor).
+        if (this.socket !== socket || socket.destroyed) return 'skipped';
+      }
+      const now = performance.now();
+      if (now >= until) return now >= lateAt ? 'late' : 'skipped';
     }
   }
 

@@ -75,10 +75,11 @@ export interface WorkerOptions {
   /**
    * How long, in µs, the worker may wait for a reply of Redis by polling its socket when it has
    * nothing else to do (no task running, no other call in flight), instead of letting the
-   * process sleep until the reply wakes it (default 500; 0: never). On virtual machines that
-   * wake-up often costs more than the whole call (docs/BENCHMARKS.md): at concurrency 1 this
-   * doubles the tasks per second. The event loop is held for at most 2 ms at a time, and a
-   * Redis that answers later than this backs the polling off.
+   * process sleep until the reply wakes it (default 500, at most 2,000; 0: never). On virtual
+   * machines that wake-up often costs more than the whole call (docs/BENCHMARKS.md: at
+   * concurrency 1 on the bench's VM, about 1.6 times the tasks per second). The event loop is
+   * held for at most 2 ms at a time, and a Redis that answers later than this backs the
+   * polling off.
    */
   spin?: number;
 }
@@ -233,6 +234,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly spinUs: number;
   private spinSkip = 0;
   private spinLate = 0;
+  /** The last task call went over the link (not the client: see taskCall). */
+  private lastCallOnLink = false;
   private inflightWant = 0;
   /** Calls allowed in flight at once, and the slots one call may fill. */
   private readonly lanes: number;
@@ -299,7 +302,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.defaultTimeoutMs = opts.defaultTimeoutMs;
     this.timeoutGraceMs = opts.timeoutGraceMs ?? 10_000;
     this.spinUs = opts.spin ?? 500;
-    if (!(Number.isInteger(this.spinUs) && this.spinUs >= 0 && this.spinUs <= 100_000)) throw new Error(`invalid spin ${opts.spin}: from 0 to 100000 µs`);
+    if (!(Number.isInteger(this.spinUs) && this.spinUs >= 0 && this.spinUs <= SPIN_HOLD_MS * 1000)) throw new Error(`invalid spin ${opts.spin}: from 0 to ${SPIN_HOLD_MS * 1000} µs`);
     // Timers wait at most MAX_TIMER_MS; a longer one would fire at once.
     if (this.defaultTimeoutMs !== undefined && !(Number.isInteger(this.defaultTimeoutMs) && this.defaultTimeoutMs > 0 && this.defaultTimeoutMs <= MAX_TIMER_MS)) {
       throw new Error(`invalid defaultTimeoutMs ${this.defaultTimeoutMs}: from 1 to ${MAX_TIMER_MS} ms`);
@@ -484,8 +487,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * carries the same token, so a call lost on one may be sent again on the other.
    */
   private taskCall(name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
-    if (this.link?.status === 'ready' && functionsUsable(this.client)) {
-      return fcallOn(this.link, name, k, args).catch((err: unknown) => {
+    this.lastCallOnLink = this.link?.status === 'ready' && functionsUsable(this.client);
+    if (this.lastCallOnLink) {
+      return fcallOn(this.link!, name, k, args).catch((err: unknown) => {
         // Refused without running (the library is missing, or Functions are not allowed): the
         // client's path loads the library or switches to EVALSHA, and runs the call.
         if (!(err instanceof LinkClosedError) && isUnranFunctionCall(err)) return this.untilClosed(runScript(this.client, name, scriptKeys[name](k), args));
@@ -534,7 +538,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // comes, so it waits for it on the socket rather than sleep and be woken (see `spin`). A
     // reply later than that (a remote or busy Redis) makes it skip the next 8 calls, 16 after
     // another, and so on up to 1,024, so that spinning in vain costs little.
-    if (this.spinUs > 0 && this.inflight === 1 && this.running.size === 0 && this.link) {
+    if (this.spinUs > 0 && this.inflight === 1 && this.running.size === 0 && this.lastCallOnLink && this.link) {
       if (this.spinSkip > 0) this.spinSkip--;
       else {
         const r = this.link.poll(this.spinUs, SPIN_HOLD_MS);

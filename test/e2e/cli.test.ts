@@ -657,6 +657,7 @@ describe('command-line contract', () => {
       ['task-worker', ['--summary-every', '0']],
       ['task-worker', ['--spin', '-1']],
       ['task-worker', ['--spin', 'fast']],
+      ['task-worker', ['--spin', '2001']],
       ['task-publish', ['--timeout', '25d', 'x']],
       ['task-publish', ['--at', '1', 'x']],
       ['task-publish', ['--wait-timeout', '1s', 'x']],
