@@ -33,6 +33,16 @@ const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b|max number of clients/;
 /** The size of the read buffer (as libuv's own reads). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/**
+ * When the first poll() of this turn of the event loop began (performance.now()), or 0: the
+ * polls of every link in the process, one after the other in the same turn, stop at maxHoldMs
+ * from it. The check phase, which comes after the turn's I/O callbacks, resets it.
+ */
+let pollsSince = 0;
+function endPolls(): void {
+  pollsSince = 0;
+}
+
 /** Rejects a call whose reply the connection lost: the caller cannot know whether Redis ran it. */
 export class LinkClosedError extends Error {
   constructor(message = 'connection to Redis lost before the reply arrived') {
@@ -89,8 +99,6 @@ export class TaskLink extends EventEmitter {
    * reply that a poll read and the parser keeps until the rest comes.
    */
   private pollBuffer: Buffer | undefined;
-  /** When the event loop last delivered a read (performance.now()); see poll(). */
-  private loopReadAt = 0;
 
   constructor(private readonly target: LinkTarget, private readonly connectTimeoutMs = 5000) {
     super();
@@ -113,7 +121,6 @@ export class TaskLink extends EventEmitter {
     const onread = {
       buffer: () => this.nextReadBuffer(),
       callback: (n: number, buf: Buffer) => {
-        this.loopReadAt = performance.now();
         this.feed(buf, n);
         return true;
       },
@@ -260,8 +267,9 @@ export class TaskLink extends EventEmitter {
    * Waits for the replies of the calls in flight by reading the socket here, synchronously,
    * instead of going back to the event loop to be woken when they come (on a virtual machine
    * that wake-up can cost more than Redis's work: see the worker's `spin` option). It reads for
-   * at most `us` microseconds, and not past `maxHoldMs` after the event loop last delivered a
-   * read, so that a chain of polls leaves the loop to its timers and other I/O that often.
+   * at most `us` microseconds, and not past `maxHoldMs` after the first poll of this turn of the
+   * event loop (by any link), so that a chain of calls and polled replies leaves the loop to its
+   * timers and other I/O that often.
    * 'answered': every call in flight has its reply (their promises are settled; their callbacks
    * run as the caller's stack unwinds). 'late': `us` ran out first. 'skipped': it stopped for
    * another reason, or did not start: the hold limit, no call in flight, a write still queued,
@@ -273,7 +281,11 @@ export class TaskLink extends EventEmitter {
     const socket = this.socket;
     if (!socket || this.status !== 'ready' || this.calls.length === 0 || socket.writableLength > 0) return 'skipped';
     const start = performance.now();
-    const holdUntil = this.loopReadAt + maxHoldMs;
+    if (pollsSince === 0) {
+      pollsSince = start;
+      setImmediate(endPolls);
+    }
+    const holdUntil = pollsSince + maxHoldMs;
     if (start >= holdUntil) return 'skipped';
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return 'skipped';

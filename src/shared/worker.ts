@@ -78,8 +78,8 @@ export interface WorkerOptions {
    * process sleep until the reply wakes it (default 500, at most 2,000; 0: never). On virtual
    * machines that wake-up often costs more than the whole call (docs/BENCHMARKS.md: at
    * concurrency 1 on the bench's VM, about 1.6 times the tasks per second). The event loop is
-   * held for at most 2 ms at a time, and a Redis that answers later than this backs the
-   * polling off.
+   * held for at most 2 ms per turn (all the workers of the process together), and a Redis that
+   * answers later than this backs the polling off.
    */
   spin?: number;
 }
