@@ -136,6 +136,18 @@ describe('end to end', () => {
     await w.exited;
   });
 
+  it('--exec keeps the last --max-output bytes of stdout as the result, decoded as UTF-8', async () => {
+    const pub = await runCli('task-publish', ['--redis', redis.url, '-q', 'outq', "printf 'head-'; printf '\\377'; printf 'é-tail'"]);
+    const id = pub.stdout.trim();
+    const w = startCli('task-worker', ['--redis', redis.url, '-q', 'outq', '--exec', '--max-output', '8']);
+    workers.push(w);
+    const result = await waitFor(() => redis.client().hget('rt:{outq}:results', id), 15_000, 'result');
+    // 8 bytes kept: 0xFF (not UTF-8: U+FFFD), "é" (2 bytes) and "-tail".
+    expect(JSON.parse(result)).toBe('\uFFFDé-tail');
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+
   it('--handlers loads a module with handlers by task name', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'redtask-h-'));
     const mod = join(dir, 'handlers.mjs');
