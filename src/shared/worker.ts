@@ -458,10 +458,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     // A call made while Redis is away would wait in the client's queue and go out later with the
     // time it was made: leases that expire before they begin. The 'ready' listener kicks again.
     // (Task calls take the link when it is ready, the client otherwise: see taskCall.)
+    let launched = false;
     while (this.inflight < this.lanes && this.client.status === 'ready') {
       const call = this.nextCall();
       if (!call) break;
       this.launch(call.queue, call.settles, call.want, call.retry);
+      launched = true;
     }
     // A due time or close() wants a look while a queued wait holds the slots: end the wait.
     if (this.queuedWait && (!this.accepting || this.queues.some((q) => !this.empty.has(q)))) this.unblockWait();
@@ -469,6 +471,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     if (this.queuedWait) this.wakePass.clear();
     else if (this.wakePass.size > 0 && this.free() <= 0) this.passWakeNow();
     if (this.inflight === 0 && !this.anyPending() && this.free() > 0 && this.queues.every((q) => this.empty.has(q))) this.setIdle();
+    if (launched) this.spin();
   }
 
   /**
@@ -534,18 +537,24 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.inflight++;
     if (!retry) this.inflightWant += want;
     this.onReply(queue, settles, want, token, this.finish(queue, settles, want, token, retry !== undefined));
-    // Nothing runs and nothing else is in flight: the worker has nothing to do until this reply
-    // comes, so it waits for it on the socket rather than sleep and be woken (see `spin`). A
-    // reply later than that (a remote or busy Redis) makes it skip the next 8 calls, 16 after
-    // another, and so on up to 1,024, so that spinning in vain costs little.
-    if (this.spinUs > 0 && this.inflight === 1 && this.running.size === 0 && this.lastCallOnLink && this.link) {
-      if (this.spinSkip > 0) this.spinSkip--;
-      else {
-        const r = this.link.poll(this.spinUs, SPIN_HOLD_MS);
-        if (r === 'answered') this.spinLate = 0;
-        else if (r === 'late') this.spinSkip = 8 << Math.min(this.spinLate++, 7);
-      }
+  }
+
+  /**
+   * Called once kick() has launched what it could: when nothing runs and the one call in flight
+   * is the task call just made over the link, the worker has nothing to do until its reply comes,
+   * so it waits for it on the socket rather than sleep and be woken (see `spin`). A reply later
+   * than that (a remote or busy Redis) makes it skip the next 8 calls, 16 after another, and so
+   * on up to 1,024, so that spinning in vain costs little.
+   */
+  private spin(): void {
+    if (this.spinUs === 0 || this.inflight !== 1 || this.running.size !== 0 || !this.lastCallOnLink || !this.link) return;
+    if (this.spinSkip > 0) {
+      this.spinSkip--;
+      return;
     }
+    const r = this.link.poll(this.spinUs, SPIN_HOLD_MS);
+    if (r === 'answered') this.spinLate = 0;
+    else if (r === 'late') this.spinSkip = 8 << Math.min(this.spinLate++, 7);
   }
 
   /** Takes the reply of a task call: starts (or hands back) what it leased, or keeps it for a retry. */
