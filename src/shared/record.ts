@@ -85,7 +85,8 @@ const MAX_BACKOFF_MS = 366 * 86_400_000;
  * whole number of ms would make every retry of the task fail in Redis.
  */
 export function checkBackoff(backoff: Backoff | string | undefined): Backoff | undefined {
-  if (backoff === undefined || typeof backoff === 'string') return backoff === undefined ? undefined : parseBackoff(backoff);
+  if (backoff === undefined) return undefined;
+  if (typeof backoff === 'string') return parseBackoff(backoff);
   const ms = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_BACKOFF_MS;
   const ok =
     (backoff.type === 'fixed' || backoff.type === 'exponential') &&

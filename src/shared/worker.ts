@@ -234,8 +234,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly spinUs: number;
   private spinSkip = 0;
   private spinLate = 0;
-  /** The last task call went over the link (not the client: see taskCall). */
-  private lastCallOnLink = false;
   private inflightWant = 0;
   /** Calls allowed in flight at once, and the slots one call may fill. */
   private readonly lanes: number;
@@ -490,8 +488,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
    * carries the same token, so a call lost on one may be sent again on the other.
    */
   private taskCall(name: 'finish' | 'reserve', k: QueueKeys, args: LinkArg[]): Promise<unknown> {
-    this.lastCallOnLink = this.link?.status === 'ready' && functionsUsable(this.client);
-    if (this.lastCallOnLink) {
+    if (this.onLink()) {
       return fcallOn(this.link!, name, k, args).catch((err: unknown) => {
         // Refused without running (the library is missing, or Functions are not allowed): the
         // client's path loads the library or switches to EVALSHA, and runs the call.
@@ -500,6 +497,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       });
     }
     return this.untilClosed(runScript(this.client, name, scriptKeys[name](k), args));
+  }
+
+  /** Task calls go over the link now (else through the client: see taskCall). */
+  private onLink(): boolean {
+    return this.link?.status === 'ready' && functionsUsable(this.client);
   }
 
   private anyPending(): boolean {
@@ -541,18 +543,18 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /**
    * Called once kick() has launched what it could: when nothing runs and the one call in flight
-   * is the task call just made over the link, the worker has nothing to do until its reply comes,
+   * is the task call just made, over the link, the worker has nothing to do until its reply comes,
    * so it waits for it on the socket rather than sleep and be woken (see `spin`). A reply later
    * than that (a remote or busy Redis) makes it skip the next 8 calls, 16 after another, and so
    * on up to 1,024, so that spinning in vain costs little.
    */
   private spin(): void {
-    if (this.spinUs === 0 || this.inflight !== 1 || this.running.size !== 0 || !this.lastCallOnLink || !this.link) return;
+    if (this.spinUs === 0 || this.inflight !== 1 || this.running.size !== 0 || !this.onLink()) return;
     if (this.spinSkip > 0) {
       this.spinSkip--;
       return;
     }
-    const r = this.link.poll(this.spinUs, SPIN_HOLD_MS);
+    const r = this.link!.poll(this.spinUs, SPIN_HOLD_MS);
     if (r === 'answered') this.spinLate = 0;
     else if (r === 'late') this.spinSkip = 8 << Math.min(this.spinLate++, 7);
   }
