@@ -90,3 +90,80 @@ export function table(allRows: Row[], systems: Array<{ id: string; label: string
   }
   return lines.join('\n');
 }
+
+/** The figures issue 14 asks for, before (redtask-base) and after (redtask), and their targets. */
+const KEY_FIGURES: Array<{ workload: string; metric: string; target: 'machine' | 'floor' | number }> = [
+  { workload: 'W1 throughput', metric: 'process c=100', target: 0.85 },
+  { workload: 'W1 throughput', metric: 'process c=10', target: 0.85 },
+  { workload: 'W1 throughput', metric: 'process c=1', target: 0.85 },
+  { workload: 'W1 throughput', metric: 'process c=1 / EVALSHA floor', target: 'floor' },
+  { workload: 'W1 floor', metric: 'EVALSHA round trips c=1 (ioredis)', target: 'machine' },
+  { workload: 'W1 floor', metric: 'PING round trips c=1 (ioredis)', target: 'machine' },
+  { workload: 'W5 cost', metric: 'process c=100: Node CPU', target: 1.25 },
+  { workload: 'W5 cost', metric: 'process c=10: Node CPU', target: 1.15 },
+  { workload: 'W5 cost', metric: 'process c=1: Node CPU', target: 1.15 },
+  { workload: 'W5 cost', metric: 'process c=100: Redis CPU', target: 1.15 },
+  { workload: 'W5 cost', metric: 'process c=10: Redis CPU', target: 1.15 },
+  { workload: 'W5 cost', metric: 'process c=1: Redis CPU', target: 1.15 },
+  { workload: 'W2 pickup latency', metric: 'pickup p99', target: 1.15 },
+];
+
+/** The share of the EVALSHA floor that redtask's c=1 must reach (issue 14). */
+export const FLOOR_TARGET_PERCENT = 75;
+
+function ratioText(x: number): string {
+  return Number.isFinite(x) ? `${x.toFixed(3)}×` : '—';
+}
+
+/**
+ * A/B of two redtask builds run in the same bench (redtask = A, redtask-base = B): the key
+ * figures with both medians, the ratio of the medians, and the ratio of each repeat's A run to
+ * the B run next to it (median and min–max over the repeats; the spread of these paired ratios
+ * is what the machine's noise does to one comparison). Target column: issue 14's limits, read on
+ * the ratio of the medians (A/B at least 0.85 for rates, at most 1.15 for costs and latencies,
+ * at most 1.25 for Node CPU at c=100; c=1 at 75% of the floor or more).
+ */
+export function abTable(samples: Sample[], aggs: Aggregate[]): string {
+  const head = ['Figure', 'Unit', 'redtask (A)', 'redtask-base (B)', 'A/B of medians', 'A/B paired per repeat: median (min–max)', 'Target', 'Met'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const k of KEY_FIGURES) {
+    const find = (sys: string) => aggs.find((a) => a.workload === k.workload && a.metric === k.metric && a.system === sys);
+    const a = find('redtask');
+    const b = find('redtask-base');
+    if (!a && !b) continue;
+    const byRep = (sys: string) => new Map(samples.filter((s) => s.workload === k.workload && s.metric === k.metric && s.system === sys && s.rep !== undefined).map((s) => [s.rep!, s.value]));
+    const ar = byRep('redtask');
+    const br = byRep('redtask-base');
+    const paired = [...ar].filter(([rep]) => br.has(rep) && br.get(rep) !== 0).map(([rep, v]) => v / br.get(rep)!);
+    const mr = a && b && b.median !== 0 ? a.median / b.median : Number.NaN;
+    let target = '—';
+    let met = '';
+    if (k.target === 'machine') target = 'the machine (A/B shows noise)';
+    else if (k.target === 'floor') {
+      target = `A ≥ ${FLOOR_TARGET_PERCENT}%`;
+      if (a) met = a.median >= FLOOR_TARGET_PERCENT ? 'yes' : 'no';
+    } else {
+      const higher = (a ?? b)!.better === 'higher';
+      target = higher ? `A/B ≥ ${k.target.toFixed(2)}` : `A/B ≤ ${k.target.toFixed(2)}`;
+      if (Number.isFinite(mr)) met = (higher ? mr >= k.target : mr <= k.target) ? 'yes' : 'no';
+    }
+    const pairedText = paired.length ? `${ratioText(median(paired))} (${ratioText(Math.min(...paired))}–${ratioText(Math.max(...paired))}), ${paired.length} pairs` : '—';
+    lines.push(`| ${[`${k.workload.split(' ')[0]} ${k.metric}`, (a ?? b)!.unit, cell(a), cell(b), ratioText(mr), pairedText, target, met].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** One line per redtask build: c=1 as a share of the EVALSHA floor of the same run, against the target. */
+export function floorLines(aggs: Aggregate[]): string[] {
+  const floor = (sys: string, metric: string) => aggs.find((a) => a.workload === 'W1 floor' && a.metric === metric && a.system === sys);
+  return aggs
+    .filter((a) => a.workload === 'W1 throughput' && a.metric === 'process c=1 / EVALSHA floor' && (a.system === 'redtask' || a.system === 'redtask-base'))
+    .map((a) => {
+      const ev = floor(a.system, 'EVALSHA round trips c=1 (ioredis)');
+      const ping = floor(a.system, 'PING round trips c=1 (ioredis)');
+      return (
+        `floor: ${a.system} c=1 = ${cell(a)} % of the EVALSHA floor of its own run (floor ${cell(ev)} calls/s, PING ${cell(ping)} calls/s) ` +
+        `→ ${a.median >= FLOOR_TARGET_PERCENT ? 'MET' : 'NOT MET'} (target ≥ ${FLOOR_TARGET_PERCENT}%)`
+      );
+    });
+}

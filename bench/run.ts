@@ -2,7 +2,12 @@
  * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`.
  * Starts a private redis-server on a free loopback port, runs every workload against redtask,
  * BullMQ and Bee-Queue (FLUSHALL before each run), and prints a table of medians with their
- * min–max and the ratio redtask/peer. Writes bench/results/latest.json (medians as
+ * min–max and the ratio redtask/peer. W1 also measures the machine's floor (one ioredis
+ * client's EVALSHA round trips per second at concurrency 1) before each run's c=1 phase.
+ * With --baseline, a second redtask build runs beside this one and an A/B table follows.
+ *
+ * The issue-14 figures only, before/after in one run (W1 gives W1, W5 and the floor; W2 pickup):
+ *   npm run bench -- --only W1,W2 --systems redtask --baseline ../baseline --repeats 5 Writes bench/results/latest.json (medians as
  * {workload, system, metric, value, unit}), bench/results/latest-detail.json (every run, the
  * machine, the settings) and, for a full run, docs/bench-chart.svg.
  *
@@ -11,6 +16,9 @@
  *   --repeats N          runs of each workload per system (default 3; --quick: 2)
  *   --only W1,W3         run only these workloads
  *   --systems a,b        run only these systems (redtask, bullmq, beequeue)
+ *   --baseline DIR       A/B: also run the redtask build in DIR (its dist/src/index.js; run
+ *                        `npm ci && npm run build` there first) as system redtask-base, each run
+ *                        next to redtask's (A B, then B A, ...), and print the A/B table
  *   --w6-redtask-only    W6 without the peers (the default with --quick)
  *   --w6-peers           W6 with the peers with --quick too
  *   --w7-bullmq          run BullMQ's W7 with --quick too
@@ -22,7 +30,9 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { writeChart } from './chart.js';
 import { startBenchRedis } from './redis.js';
-import { aggregate, ratio, rows, table } from './report.js';
+import { runOrder } from './order.js';
+import { abTable, aggregate, floorLines, ratio, rows, table } from './report.js';
+import { revisionOf } from './systems/redtask.js';
 import { makeSystem, SYSTEM_IDS } from './systems/index.js';
 import type { System, SystemId } from './systems/types.js';
 import type { BenchContext, Sample, Workload } from './workloads/common.js';
@@ -41,6 +51,8 @@ interface Args {
   w6Peers: boolean;
   w7BullmqInQuick: boolean;
   chart?: string;
+  /** The checkout of a second redtask build to run as redtask-base. */
+  baseline?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,7 +64,7 @@ function parseArgs(argv: string[]): Args {
     if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
     return v;
   };
-  const known = new Set(['--quick', '--repeats', '--only', '--systems', '--w6-redtask-only', '--w6-peers', '--w7-bullmq', '--chart']);
+  const known = new Set(['--quick', '--repeats', '--only', '--systems', '--w6-redtask-only', '--w6-peers', '--w7-bullmq', '--chart', '--baseline']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
   const repeats = Number(value('--repeats') ?? (quick ? 2 : 3));
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new Error('--repeats must be 1-20');
@@ -60,6 +72,9 @@ function parseArgs(argv: string[]): Args {
   const systems = (value('--systems')?.split(',') ?? SYSTEM_IDS) as SystemId[];
   for (const s of systems) if (!SYSTEM_IDS.includes(s)) throw new Error(`unknown system ${s}`);
   if (!systems.includes('redtask')) throw new Error('redtask must be among the systems');
+  const baseline = value('--baseline');
+  // The second build runs right after redtask in the table's columns.
+  if (baseline) systems.splice(systems.indexOf('redtask') + 1, 0, 'redtask-base');
   return {
     quick,
     repeats,
@@ -68,6 +83,7 @@ function parseArgs(argv: string[]): Args {
     w6Peers: quick ? argv.includes('--w6-peers') : !argv.includes('--w6-redtask-only'),
     w7BullmqInQuick: argv.includes('--w7-bullmq'),
     chart: value('--chart') ?? (quick ? undefined : 'docs/bench-chart.svg'),
+    baseline,
   };
 }
 
@@ -77,17 +93,6 @@ interface Machine {
   memory: string;
   redis: string;
   node: string;
-}
-
-/** The commit the bench ran against, and whether src/ had uncommitted changes. */
-function revision(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head} (src/ with uncommitted changes)` : head;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function machine(): Machine {
@@ -117,7 +122,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   const conn = { host: redis.host, port: redis.port, url: redis.url };
-  const systems: System[] = args.systems.map((id) => makeSystem(id, conn));
+  let systems: System[];
+  try {
+    systems = await Promise.all(args.systems.map((id) => makeSystem(id, conn, args.baseline)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   let queueSeq = 0;
   const ctx: BenchContext = { redis, quick: args.quick, log, queue: (base) => `${base}-${++queueSeq}` };
   const workloads: Workload[] = [
@@ -134,8 +145,10 @@ async function main(): Promise<void> {
     : `full: W1 50k tasks, W2 2,000, W3 100k, W4 1,000, W6 1M waiting, ${args.repeats} repeats`;
   console.log(`redtask benchmark — ${mode}`);
   console.log(`machine: ${m.nproc} cores (${m.cpu}), ${m.memory}; ${m.redis}; node ${m.node}`);
-  const rev = revision();
+  const rev = revisionOf('.');
   console.log(`systems: ${systems.map((s) => `${s.label} ${s.version}`).join(', ')} (redtask at ${rev}); private redis-server on 127.0.0.1:${redis.port}`);
+  const base = systems.find((s) => s.id === 'redtask-base');
+  if (base) console.log(`A/B: redtask (A) = this checkout at ${rev}; redtask-base (B) = ${base.build} at ${base.version}; each B run next to an A run, A first in even repeats`);
 
   const samples: Sample[] = [];
   const notes: string[] = [];
@@ -146,12 +159,10 @@ async function main(): Promise<void> {
       notes.push(...wn);
       const started = performance.now();
       for (let rep = 0; rep < args.repeats; rep++) {
-        // Rotate the order each repeat, so that no system always runs first.
-        const order = run.map((_, i) => run[(i + rep) % run.length]!);
-        for (const sys of order) {
+        for (const sys of runOrder(run, rep)) {
           log(`${w.id} ${w.title} — ${sys.label}, run ${rep + 1}/${args.repeats}`);
           try {
-            samples.push(...(await w.run(ctx, sys, rep)));
+            samples.push(...(await w.run(ctx, sys, rep)).map((s) => ({ ...s, rep })));
           } catch (err) {
             const msg = `${w.id} ${sys.label} run ${rep + 1}: ${err instanceof Error ? err.message : String(err)}`;
             failures.push(msg);
@@ -179,6 +190,15 @@ async function main(): Promise<void> {
   for (const r of allRows.filter((x) => x.workload === 'W6 scale' && /snapshot query p50/.test(x.metric))) {
     for (const [sys, a] of r.bySystem) console.log(`W6 ${sys}: ${r.metric} = ${a.median.toFixed(3)} ms → ${a.median < 5 ? 'PASS' : 'FAIL'} (limit 5 ms)`);
   }
+  for (const line of floorLines(aggs)) console.log(line);
+  if (base) {
+    console.log('');
+    console.log(`A/B: redtask (A, ${rev}) against redtask-base (B, ${base.version}), the figures of issue 14:`);
+    console.log('');
+    console.log(abTable(samples, aggs));
+    console.log('');
+    console.log('Paired: each repeat\'s A run over the B run next to it. Target: read on the ratio of the medians; an A/A run (both builds the same) shows how far from 1 noise alone puts these ratios.');
+  }
   for (const f of failures) console.log(`FAILED: ${f}`);
   const elapsed = (performance.now() - t0) / 1000;
 
@@ -200,6 +220,7 @@ async function main(): Promise<void> {
         elapsedSeconds: Math.round(elapsed),
         machine: m,
         revision: rev,
+        baseline: base ? { build: base.build, version: base.version } : null,
         systems: systems.map((s) => ({ id: s.id, label: s.label, version: s.version, settings: s.settings })),
         notes,
         failures,
@@ -213,7 +234,7 @@ async function main(): Promise<void> {
   );
   if (args.chart) {
     mkdirSync(dirname(args.chart), { recursive: true });
-    writeChart(allRows, present.filter((p) => p.id !== 'redtask'), args.chart, `medians of ${args.repeats} run(s); ${m.nproc} cores, ${m.redis.split(' ').slice(0, 3).join(' ')}, node ${m.node}`);
+    writeChart(allRows, present.filter((p) => p.id !== 'redtask' && p.id !== 'redtask-base'), args.chart, `medians of ${args.repeats} run(s); ${m.nproc} cores, ${m.redis.split(' ').slice(0, 3).join(' ')}, node ${m.node}`);
     console.log(`chart: ${args.chart}`);
   } else {
     console.log('chart: not written (--quick; pass --chart PATH to write one)');

@@ -1,6 +1,7 @@
 import type { BenchData } from '../payload.js';
 
-export type SystemId = 'redtask' | 'bullmq' | 'beequeue';
+/** `redtask-base` is a second redtask build, benchmarked beside this one (`--baseline <dir>`). */
+export type SystemId = 'redtask' | 'redtask-base' | 'bullmq' | 'beequeue';
 
 /** Called at the start of each task; the adapter awaits what it returns. */
 export type BenchHandler = (data: BenchData) => void | Promise<void>;
@@ -45,6 +46,8 @@ export interface System {
   version: string;
   /** What was configured and why, for the report. */
   settings: string[];
+  /** For a second redtask build (`redtask-base`): the checkout it was loaded from. */
+  build?: string;
   producer(queue: string, opts?: ProducerOptions): Producer;
   /** Starts a worker and resolves once it is connected and taking tasks. */
   worker(queue: string, handler: BenchHandler, opts: WorkerOptions): Promise<WorkerHandle>;

@@ -10,6 +10,8 @@ export interface Sample {
   unit: string;
   /** Which direction is better, for the ratio column and the chart. */
   better: 'higher' | 'lower';
+  /** The repeat it came from (0-based; set by run.ts), to pair the runs of two builds. */
+  rep?: number;
 }
 
 export interface BenchContext {

@@ -20,9 +20,9 @@ export function recoveryWorkload(opts: { bullmqInQuick: boolean }): Workload {
     title: 'recovery after SIGKILL',
     systems(all, ctx) {
       const notes = ['W7 compares redtask with BullMQ only (Bee-Queue leaves stalled-job checks to the application)'];
-      let run = all.filter((s) => s.id === 'redtask' || s.id === 'bullmq');
+      let run = all.filter((s) => s.id === 'redtask' || s.id === 'redtask-base' || s.id === 'bullmq');
       if (ctx.quick && !opts.bullmqInQuick) {
-        run = run.filter((s) => s.id === 'redtask');
+        run = run.filter((s) => s.id !== 'bullmq');
         notes.push("--quick: BullMQ's W7 skipped (its default stalledInterval of 30 s makes one run take 30-60 s)");
       }
       return { run, notes };
@@ -34,7 +34,7 @@ export function recoveryWorkload(opts: { bullmqInQuick: boolean }): Workload {
       const producer = system.producer(qn);
       await producer.ready();
       await producer.addBulk(Array.from({ length: TASKS }, (_, i) => payload(i)));
-      const child = fork(CHILD, [system.id, ctx.redis.host, String(ctx.redis.port), qn, String(TASKS), String(HOLD_MS)], {
+      const child = fork(CHILD, [system.id, ctx.redis.host, String(ctx.redis.port), qn, String(TASKS), String(HOLD_MS), system.build ?? ''], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -46,7 +46,7 @@ export function scaleWorkload(opts: { peers: boolean }): Workload {
     systems(all, ctx) {
       if (opts.peers) return { run: all, notes: [] };
       return {
-        run: all.filter((s) => s.id === 'redtask'),
+        run: all.filter((s) => s.id === 'redtask' || s.id === 'redtask-base'),
         notes: [`W6 ran redtask only (${ctx.quick ? '--quick without --w6-peers, to stay within 2 minutes' : '--w6-redtask-only'})`],
       };
     },

@@ -1,3 +1,4 @@
+import { measureFloor } from '../floor.js';
 import { payload } from '../payload.js';
 import { costPerTask, costSnapshot } from '../redis.js';
 import { waitUntil } from '../stats.js';
@@ -14,6 +15,10 @@ export const CONCURRENCIES = [1, 10, 100];
  * times and Redis then shows nothing waiting, active or delayed.
  * W5 comes from the same runs: INFO commandstats (Lua's inner calls included), INFO cpu of the
  * redis-server and process.cpuUsage() of this process, before and after each phase.
+ * The floor comes from the same runs too: just before the c=1 phase of each run (outside every
+ * measured window), one ioredis client's EVALSHA and PING round trips per second at concurrency 1
+ * (floor.ts); c=1's rate is reported over the floor of its own run, so both see the same phase
+ * of the machine.
  */
 export function throughputWorkload(): Workload {
   return {
@@ -27,7 +32,16 @@ export function throughputWorkload(): Workload {
       const w5 = sampler('W5 cost', system);
       const admin = ctx.redis.admin;
       const tasks = Array.from({ length: n }, (_, i) => payload(i));
+      const fl = sampler('W1 floor', system);
+      let floor = Number.NaN;
       for (const c of CONCURRENCIES) {
+        if (c === 1) {
+          const f = await measureFloor(ctx.redis.url, ctx.quick ? 5_000 : 20_000, ctx.quick ? 1_000 : 2_000);
+          floor = f.evalsha;
+          out.push(fl('EVALSHA round trips c=1 (ioredis)', f.evalsha, 'calls/s', 'higher'));
+          out.push(fl('PING round trips c=1 (ioredis)', f.ping, 'calls/s', 'higher'));
+          ctx.log(`  floor before ${system.label}: EVALSHA ${Math.round(f.evalsha)}/s, PING ${Math.round(f.ping)}/s`);
+        }
         await admin.flushall();
         const qn = ctx.queue('w1');
         const producer = system.producer(qn);
@@ -61,12 +75,14 @@ export function throughputWorkload(): Workload {
         await worker.close();
         await producer.close();
         const proc = costPerTask(p0, p1, n);
-        out.push(w1(`process c=${c}`, (n / (end - firstStart)) * 1000, 'tasks/s', 'higher'));
+        const rate = (n / (end - firstStart)) * 1000;
+        out.push(w1(`process c=${c}`, rate, 'tasks/s', 'higher'));
+        if (c === 1) out.push(w1(`process c=1 / EVALSHA floor`, (rate / floor) * 100, '%', 'higher'));
         out.push(w5(`process c=${c}: Redis commands`, proc.commands, 'cmds/task', 'lower'));
         out.push(w5(`process c=${c}: Redis CPU`, proc.redisCpuMicros, 'µs/task', 'lower'));
         out.push(w5(`process c=${c}: Node CPU`, proc.nodeCpuMicros, 'µs/task', 'lower'));
         ctx.log(
-          `  ${system.label} c=${c}: enqueue ${Math.round((n / enq.wallMs) * 1000)}/s, process ${Math.round((n / (end - firstStart)) * 1000)}/s, ` +
+          `  ${system.label} c=${c}: enqueue ${Math.round((n / enq.wallMs) * 1000)}/s, process ${Math.round(rate)}/s, ` +
             `${proc.commands.toFixed(2)} cmds/task [${topCommands(proc.byCommand)}]`,
         );
         if (c === CONCURRENCIES[0]) ctx.log(`  ${system.label} enqueue: ${enq.commands.toFixed(2)} cmds/task [${topCommands(enq.byCommand)}]`);
