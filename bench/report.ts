@@ -121,9 +121,11 @@ function ratioText(x: number): string {
  * the B run next to it (median and min–max over the repeats; the spread of these paired ratios
  * is what the machine's noise does to one comparison). Target column: issue 14's limits, read on
  * the ratio of the medians (A/B at least 0.85 for rates, at most 1.15 for costs and latencies,
- * at most 1.25 for Node CPU at c=100; c=1 at 75% of the floor or more).
+ * at most 1.25 for Node CPU at c=100; c=1 at 75% of the floor or more). Empty when the run
+ * measured none of these figures for redtask-base.
  */
 export function abTable(samples: Sample[], aggs: Aggregate[]): string {
+  if (!aggs.some((a) => a.system === 'redtask-base' && KEY_FIGURES.some((k) => k.workload === a.workload && k.metric === a.metric))) return '';
   const head = ['Figure', 'Unit', 'redtask (A)', 'redtask-base (B)', 'A/B of medians', 'A/B paired per repeat: median (min–max)', 'Target', 'Met'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const k of KEY_FIGURES) {

@@ -32,7 +32,7 @@ import { writeChart } from './chart.js';
 import { startBenchRedis } from './redis.js';
 import { runOrder } from './order.js';
 import { abTable, aggregate, floorLines, ratio, rows, table } from './report.js';
-import { revisionOf } from './systems/redtask.js';
+import { baselineEntry, revisionOf } from './systems/redtask.js';
 import { makeSystem, SYSTEM_IDS } from './systems/index.js';
 import type { System, SystemId } from './systems/types.js';
 import type { BenchContext, Sample, Workload } from './workloads/common.js';
@@ -73,6 +73,7 @@ function parseArgs(argv: string[]): Args {
   for (const s of systems) if (!SYSTEM_IDS.includes(s)) throw new Error(`unknown system ${s}`);
   if (!systems.includes('redtask')) throw new Error('redtask must be among the systems');
   const baseline = value('--baseline');
+  if (baseline) baselineEntry(baseline); // fails now, before a redis-server is started, if it was not built
   // The second build runs right after redtask in the table's columns.
   if (baseline) systems.splice(systems.indexOf('redtask') + 1, 0, 'redtask-base');
   return {
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
   const rev = revisionOf('.');
   console.log(`systems: ${systems.map((s) => `${s.label} ${s.version}`).join(', ')} (redtask at ${rev}); private redis-server on 127.0.0.1:${redis.port}`);
   const base = systems.find((s) => s.id === 'redtask-base');
-  if (base) console.log(`A/B: redtask (A) = this checkout at ${rev}; redtask-base (B) = ${base.build} at ${base.version}; each B run next to an A run, A first in even repeats`);
+  if (base) console.log(`A/B: redtask (A) = this checkout at ${rev}; redtask-base (B) = ${base.build}, version ${base.version}; each B run next to an A run, A first in even repeats (1st, 3rd, ...)`);
 
   const samples: Sample[] = [];
   const notes: string[] = [];
@@ -191,11 +192,12 @@ async function main(): Promise<void> {
     for (const [sys, a] of r.bySystem) console.log(`W6 ${sys}: ${r.metric} = ${a.median.toFixed(3)} ms → ${a.median < 5 ? 'PASS' : 'FAIL'} (limit 5 ms)`);
   }
   for (const line of floorLines(aggs)) console.log(line);
-  if (base) {
+  const ab = base ? abTable(samples, aggs) : '';
+  if (base && ab) {
     console.log('');
     console.log(`A/B: redtask (A, ${rev}) against redtask-base (B, ${base.version}), the figures of issue 14:`);
     console.log('');
-    console.log(abTable(samples, aggs));
+    console.log(ab);
     console.log('');
     console.log('Paired: each repeat\'s A run over the B run next to it. Target: read on the ratio of the medians; an A/A run (both builds the same) shows how far from 1 noise alone puts these ratios.');
   }
