@@ -154,7 +154,7 @@ export function abTable(samples: Sample[], aggs: Aggregate[]): string {
       target = higher ? `A/B ≥ ${k.target.toFixed(2)}` : `A/B ≤ ${k.target.toFixed(2)}`;
       if (Number.isFinite(mr)) met = (higher ? mr >= k.target : mr <= k.target) ? 'yes' : 'no';
     }
-    const pairedText = paired.length ? `${ratioText(median(paired))} (${ratioText(Math.min(...paired))}–${ratioText(Math.max(...paired))}), ${paired.length} pairs` : '—';
+    const pairedText = paired.length ? `${ratioText(median(paired))} (${ratioText(Math.min(...paired))}–${ratioText(Math.max(...paired))}), ${paired.length} pair${paired.length === 1 ? '' : 's'}` : '—';
     lines.push(`| ${[`${k.workload.split(' ')[0]} ${k.metric}`, (a ?? b)!.unit, cell(a), cell(b), ratioText(mr), pairedText, target, met].join(' | ')} |`);
   }
   return lines.join('\n');
