@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { HandlerContext, Task } from '../shared/worker.js';
+import type { HandlerContext, Task } from '../shared/worker/index.js';
 
 export interface ExecOptions {
   /** Working directory of the command (default: the worker's). */

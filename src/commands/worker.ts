@@ -5,7 +5,7 @@ import type { ChalkInstance } from 'chalk';
 import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
 import { VERSION } from '../shared/version.js';
-import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker.js';
+import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker/index.js';
 import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { CommandFailedError, execTask, stopAllCommands } from './exec.js';
 
@@ -23,7 +23,6 @@ interface WorkerCliOptions {
   json?: boolean;
   quiet?: boolean;
   summaryEvery: number;
-  spin: number;
 }
 
 type HandlerMap = Record<string, Handler>;
@@ -72,8 +71,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024)
       .option('--json', 'log one JSON object per event on stderr (for log shippers)')
       .option('--quiet', 'no line per task: only warnings, errors and the summary')
-      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg(100), 60_000)
-      .option('--spin <us>', 'with nothing else to do, wait up to this many microseconds for a reply of Redis without sleeping (0: never)', intArg(0, 2000), 500);
+      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg(100), 60_000);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');
@@ -101,7 +99,6 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       concurrency: opts.concurrency,
       leaseMs: opts.lease,
       defaultTimeoutMs: opts.timeout,
-      spin: opts.spin,
     });
     const stopSummary = attachLog(worker, logEvent, c, opts.summaryEvery);
     const mode = opts.exec ? 'exec' : opts.handlers ? `handlers ${opts.handlers}` : 'print';

@@ -146,26 +146,6 @@ async function onFunctionError(client: Redis, name: ScriptName, fn: string, keys
   return client.fcall(fn, keys.length, ...keys, ...args);
 }
 
-/** Whether Functions may be used on this client (false once a call found them unavailable). */
-export function functionsUsable(client: Redis): boolean {
-  return !withoutFunctions.has(client);
-}
-
-/** The name of the Function that runs a task-path script. */
-export function functionName(name: 'finish' | 'reserve'): string {
-  return functionLibrary().functions[name]!;
-}
-
-/**
- * An FCALL that Redis refused without running it: the library is not loaded (a restart without
- * persistence, FUNCTION FLUSH) or Functions are not available to this client. runScript sorts
- * out either case, so such a call can go through it again.
- */
-export function isUnranFunctionCall(err: unknown): boolean {
-  const m = message(err);
-  return NO_FUNCTIONS.test(m) || FUNCTION_NOT_FOUND.test(m);
-}
-
 /** Loads the Function library: on the server, or on every master of a Redis Cluster (a Function runs where its keys' slot is). */
 async function loadLibrary(client: Redis): Promise<void> {
   const code = functionLibrary().code;

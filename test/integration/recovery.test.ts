@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, TaskAbortedError, Worker } from '../../src/index.js';
 import { LEASE_PIN } from '../../src/shared/keys.js';
+import { decodeRecord, type TaskRecord } from '../../src/shared/record.js';
 import { runScript, scriptKeys } from '../../src/shared/scripts.js';
 import { finishArgs, finishReply, type Settlement } from '../../src/shared/settle.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
@@ -190,10 +191,11 @@ describe('fencing: a stale lease holder cannot settle', () => {
     // for the first run is on its way, the task is leased to this worker again under the thief's
     // token (the one Redis now holds).
     await steal(c, k, id, cur, 30_000);
-    const inner = w as unknown as { ticking: Set<unknown>; tick(): Promise<void>; startTask(q: string, e: string, token: string): void };
-    await waitFor(() => inner.ticking.size === 0, 5000, 'no renewal in flight');
-    const renewal = inner.tick();
-    inner.startTask('stale-reply', cur.slice(cur.indexOf('|') + 1), 'thief.1');
+    // White-box: the worker's heartbeat and task runner (see src/shared/worker/).
+    const inner = w as unknown as { heartbeat: { beating: boolean; beat(): Promise<void> }; runner: { start(q: string, rec: TaskRecord, token: string): void } };
+    await waitFor(() => !inner.heartbeat.beating, 5000, 'no renewal in flight');
+    const renewal = inner.heartbeat.beat();
+    inner.runner.start('stale-reply', decodeRecord(cur.slice(cur.indexOf('|') + 1)), 'thief.1');
     await renewal;
     expect(signals).toHaveLength(2);
     expect(signals[0]!.aborted).toBe(true);
@@ -464,13 +466,12 @@ describe('calls made while Redis is away', () => {
     collectErrors(w);
     await w.start();
     await proxy.cut();
-    const inner = w as unknown as { client: { status: string }; empty: Set<string>; kick(): void };
-    await waitFor(() => inner.client.status !== 'ready', 5000, 'the worker to see the outage');
+    const inner = w as unknown as { dispatcher: { wokeUp(pass: string[]): void } };
+    await new Promise((resolve) => w.once('waiting', resolve));
     await q.addBulk([{ data: 'a' }, { data: 'b' }]);
     // A wake-up during the outage (past any pause after a failed call).
     await sleep(300);
-    inner.empty.clear();
-    inner.kick();
+    inner.dispatcher.wokeUp([]);
     await sleep(leaseMs * 3);
     await proxy.heal();
     await waitFor(async () => (await q.counts()).completed === 2, 10_000, 'both completed');
