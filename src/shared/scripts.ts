@@ -12,7 +12,7 @@ import type { QueueKeys } from './keys.js';
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry' | 'fsck' | 'remove';
+export type ScriptName = 'publish' | 'reserve' | 'finish' | 'extend' | 'maintain' | 'cancel' | 'fire' | 'schedule' | 'retry' | 'fsck' | 'remove' | 'repair';
 
 export interface ScriptSource {
   name: string;
@@ -65,7 +65,7 @@ type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
  * library that holds them and the helpers they share. A Function's helpers are made once, when
  * the library loads, where an EVAL makes every helper closure again on every call; and a
  * Function can keep the key names of a queue between calls (see rt_keys). With one task per
- * call that is about a fifth of Redis's work per call. The library's name and its Functions'
+ * call that saves a good part of Redis's work per call (measured in docs/BENCHMARKS.md). The library's name and its Functions'
  * names carry a hash of their source, so that workers of different versions sharing a Redis each
  * call their own.
  */

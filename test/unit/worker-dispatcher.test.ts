@@ -37,7 +37,7 @@ function setup(queues: string[], concurrency: number, slots = () => concurrency)
     settled: () => undefined,
     lost: () => undefined,
     passWake: (qs) => passed.push(qs),
-    report: (err) => errors.push(err),
+    callFailed: (_q, err) => errors.push(err),
     afterKick: (i) => idle.push(i),
   };
   const keys = new Map(queues.map((q) => [q, queueKeys(q)]));

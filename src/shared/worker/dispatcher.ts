@@ -27,7 +27,8 @@ export interface DispatcherHost {
   lost(queue: string, id: string): void;
   /** Marks queues that have a wake-up to pass on to the next idle worker (the marker). */
   passWake(queues: string[]): void;
-  report(err: unknown): void;
+  /** A task call failed (it is retried). */
+  callFailed(queue: string, err: unknown): void;
   /** Told after each kick: whether the worker now has nothing to do (see IdleWait). */
   afterKick(idle: boolean): void;
 }
@@ -236,7 +237,7 @@ export class Dispatcher {
         if (list) list.push({ token, want });
         else this.retries.set(queue, [{ token, want }]);
         this.pending.set(queue, [...settles, ...(this.pending.get(queue) ?? [])]);
-        if (!quiet?.(err)) this.host.report(err);
+        if (!quiet?.(err)) this.host.callFailed(queue, err);
         // This queue waits a little; the others go on (on a cluster its node alone may be down).
         this.lastCallError = this.host.clock.now();
         this.pauseUntil.set(queue, this.lastCallError + 250);

@@ -22,7 +22,8 @@ export interface HeartbeatHost<T> {
   kick(): void;
   /** Look for tasks again at this time (the next due task or lease deadline). */
   dueAt(at: number): void;
-  report(err: unknown): void;
+  /** A beat of these queues failed. */
+  beatFailed(queues: readonly string[], err: unknown): void;
 }
 
 /**
@@ -96,7 +97,7 @@ export class Heartbeat<T> {
     try {
       await this.send(queues);
     } catch (err) {
-      this.host.report(err);
+      this.host.beatFailed(queues, err);
       this.runner.abortExpired(queues, 'lease expired while Redis was unreachable');
     } finally {
       this.ticking.delete(queues);

@@ -15,6 +15,7 @@ import { Dispatcher } from './dispatcher.js';
 import { DueTimer, Heartbeat } from './heartbeat.js';
 import { IdleWait } from './idle-wait.js';
 import { TaskRunner } from './runner.js';
+import { Repairer } from './repairer.js';
 import { WorkerStats } from './stats.js';
 import type { Handler, Task, WorkerEvents, WorkerOptions } from './types.js';
 
@@ -38,7 +39,8 @@ function decodeLeased<T>(raw: string): { ok: true; value: TaskRecord<T> } | { ok
  * - Dispatcher: the task calls (reserve, finish) that settle outcomes and lease tasks, in lanes;
  * - IdleWait: blocks on the queues' markers while there is nothing to take (no polling);
  * - Heartbeat: renews leases and runs the queues' maintenance; DueTimer: wakes at due times;
- * - WorkerStats: the per-second counts; Scheduler: fires the queues' schedules.
+ * - WorkerStats: the per-second counts; Scheduler: fires the queues' schedules;
+ * - Repairer: sets bad data aside when a script of a queue fails because of it.
  * The Worker creates them, connects them, and starts and stops them in order.
  */
 export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<T>> {
@@ -58,6 +60,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly heartbeat: Heartbeat<T>;
   private readonly due: DueTimer;
   private readonly stats: WorkerStats;
+  private readonly repairer: Repairer;
   private readonly scheduler: Scheduler | undefined;
   private accepting = false;
   private stopped = false;
@@ -122,7 +125,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       settled: (queue, at, completed, failed) => this.stats.settled(queue, at, completed, failed),
       lost: (queue, id) => this.emit('lost', lostTask<T>(queue, id)),
       passWake: (qs) => void this.conn.pipelined(qs, (pipe, q) => pipe.zadd(this.keys.get(q)!.marker, 0, 'm')).catch(() => undefined),
-      report,
+      callFailed: (queue, err) => {
+        this.report(err);
+        this.repairer.failed([queue], err);
+      },
       afterKick: (idle) => this.idleWait.afterKick(idle),
     });
     this.idleWait = new IdleWait(this.client, groups, this.keys, this.dispatcher, { clock, workerId, leaseMs, accepting: () => this.accepting, dueAt });
@@ -136,7 +142,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       startedAt: clock.now(),
       kick: () => this.dispatcher.kick(),
       dueAt,
-      report,
+      beatFailed: (qs, err) => {
+        this.report(err);
+        this.repairer.failed(qs, err);
+      },
     });
     // Something may be due now (a delayed task, a retry, the end of a rate-limit window): look
     // again, passing the wake-up on if more is there than this worker takes, and beat.
@@ -145,6 +154,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       void this.heartbeat.beat();
     });
     this.stats = new WorkerStats(this.conn, clock, report);
+    this.repairer = new Repairer(this.conn, this.keys, clock, (m) => this.emit('warning', m), report);
     this.client.on('ready', () => this.dispatcher.kick());
     if (opts.schedules !== false) {
       this.scheduler = new Scheduler(this.url, this.queues, {

@@ -238,7 +238,7 @@ export class TaskRunner<T = unknown, R = unknown> {
   /** The run has its outcome: no timer, and no longer tracked (unless a newer run took its key). */
   private end(key: string, run: Run<T>): void {
     run.finished = true;
-    this.host.clock.clearTimeout(run.timer);
+    if (run.timer) this.host.clock.clearTimeout(run.timer);
     if (this.runs.get(key) === run) this.runs.delete(key);
     this.slotCameFree();
   }

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from './keys.js';
+import { runScript } from './scripts.js';
+
+/**
+ * The Redis type of every key of a queue, in the order of repair-30.lua's KEYS. A key of another
+ * type (written by something else than redtask) makes every script that touches it fail.
+ */
+export const KEY_TYPES = [
+  ['meta', 'hash'],
+  ['config', 'hash'],
+  ['wait', 'list'],
+  ['active', 'hash'],
+  ['lease', 'zset'],
+  ['marker', 'zset'],
+  ['corrupt', 'list'],
+  ['delayed', 'zset'],
+  ['prio', 'zset'],
+  ['idem', 'hash'],
+  ['idemexp', 'zset'],
+  ['data', 'hash'],
+  ['completed', 'zset'],
+  ['results', 'hash'],
+  ['dead', 'zset'],
+  ['cancelled', 'zset'],
+  ['rate', 'string'],
+  ['groups', 'zset'],
+  ['gstate', 'hash'],
+  ['gactive', 'hash'],
+  ['grate', 'hash'],
+  ['errors', 'hash'],
+  ['progress', 'hash'],
+  ['workers', 'zset'],
+  ['winfo', 'hash'],
+  ['schedules', 'hash'],
+  ['schedtask', 'hash'],
+  ['schedstate', 'hash'],
+  ['schednext', 'zset'],
+] as const satisfies ReadonlyArray<readonly [keyof QueueKeys, string]>;
+
+/** The queue's quarantine hash: what repair set aside ("<key> <field>" or "<key>" -> the value). */
+export function quarantineKey(k: QueueKeys): string {
+  return `${k.prefix}quarantined`;
+}
+
+/** The KEYS of repair-30.lua. */
+export function repairKeys(k: QueueKeys): string[] {
+  return [...KEY_TYPES.map(([name]) => k[name]), quarantineKey(k)];
+}
+
+/**
+ * An error that bad data in Redis can cause in a script (a key of the wrong type, a stored value
+ * that is not a number, a Lua runtime error on one), as opposed to Redis being away, out of
+ * memory, or a refusal by design.
+ */
+export function isDataError(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : String(err);
+  return /WRONGTYPE|not an integer|not a valid float|user_script:\d+:|user_function:\d+:|attempt to (perform arithmetic|compare|index|concatenate)|bad argument|overflow/i.test(m);
+}
+
+/**
+ * Sets aside what does not fit the queue's structure (see repair-30.lua): keys of the wrong type
+ * are renamed to `<key>:quarantined`; counters and settings that are not numbers are moved to the
+ * quarantine hash and reset. Returns one line per thing set aside (none: nothing was wrong).
+ */
+export async function repairQueue(client: Redis, k: QueueKeys): Promise<string[]> {
+  return (await runScript(client, 'repair', repairKeys(k), KEY_TYPES.map(([, type]) => type))) as string[];
+}

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, Worker } from '../../src/index.js';
+import { KEY_TYPES, quarantineKey, repairQueue } from '../../src/shared/repair.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+
+// Bad data in a queue's structure (a key of the wrong type, a counter that is not a number) made
+// every call of its scripts fail for ever; the worker now sets it aside and goes on.
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+describe('repair', () => {
+  it('renames keys of the wrong type, resets counters and drops settings that are not numbers, and says what it did', async () => {
+    const q = new Queue('rep-unit', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.add('x');
+    await c.del(k.config, k.results, k.rate);
+    await c.set(k.config, 'not a hash');
+    await c.rpush(k.results, 'a list');
+    await c.hset(k.meta, { completed: 'abc', vt: 'nan', seq: '{}' });
+    await c.hset(k.gactive, 'g', '1.5');
+    await c.set(k.rate, 'x');
+    const before = Date.now();
+    const lines = await repairQueue(c, k);
+    expect(lines.join('\n')).toMatch(/config: a string, not a hash/);
+    expect(lines.join('\n')).toMatch(/results: a list, not a hash/);
+    expect(await c.type(k.config)).toBe('none');
+    expect(await c.get(`${k.config}:quarantined`)).toBe('not a hash');
+    expect(await c.hget(k.meta, 'completed')).toBe('0');
+    expect(Number(await c.hget(k.meta, 'seq'))).toBeGreaterThanOrEqual(before);
+    expect(await c.hget(k.gactive, 'g')).toBeNull();
+    expect(await c.exists(k.rate)).toBe(0);
+    expect(await c.hgetall(quarantineKey(k))).toMatchObject({ [`${k.meta} completed`]: 'abc', [`${k.meta} seq`]: '{}', [`${k.gactive} g`]: '1.5', [k.rate]: 'x' });
+    // A queue in order: nothing to do.
+    expect(await repairQueue(c, k)).toEqual([]);
+    // Tasks go on: ids above every earlier one.
+    const id = await q.add('y');
+    expect(Number(id)).toBeGreaterThanOrEqual(before);
+    await q.close();
+  });
+
+  it('a worker whose calls fail because of bad data repairs the queue, warns, and completes the tasks', async () => {
+    const q = new Queue<number>('rep-worker', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const ids = await q.addBulk([1, 2, 3].map((data) => ({ data })));
+    // Keys every task call reads or writes, of the wrong type.
+    await c.set(k.config, 'oops');
+    await c.set(k.gstate, 'oops');
+    await c.hset(k.meta, 'completed', 'many');
+    const done: number[] = [];
+    const w = new Worker<number>('rep-worker', (t) => void done.push(t.data), { connection: redis.url });
+    const warnings: string[] = [];
+    const errors: Error[] = [];
+    w.on('warning', (m) => warnings.push(m));
+    w.on('error', (e) => errors.push(e));
+    await w.start();
+    await waitFor(() => done.length === 3, 10_000, 'the tasks run');
+    await waitFor(async () => (await q.counts()).completed === 3, 10_000, 'the tasks completed');
+    expect(done.sort()).toEqual([1, 2, 3]);
+    for (const id of ids) expect((await q.getTask(id))?.state).toBe('completed');
+    expect(warnings.some((m) => m.includes(`${k.config}: a string, not a hash`))).toBe(true);
+    expect(warnings.some((m) => m.includes(`${k.meta} completed`))).toBe(true);
+    // The failures that led to the repair were reported, and stopped once it was done.
+    expect(errors.length).toBeGreaterThan(0);
+    await w.close();
+    await q.close();
+  });
+
+  it('knows the type of every key of a queue', () => {
+    const names = KEY_TYPES.map(([n]) => n).sort();
+    const k = Object.keys(new Queue('rep-names', { connection: redis.url, lazy: true } as never).keys).filter((n) => n !== 'prefix').sort();
+    expect(names).toEqual(k);
+  });
+});
