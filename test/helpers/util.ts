@@ -72,3 +72,21 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
   await listen();
   return { url: `redis://127.0.0.1:${port}`, cut: stop, heal: listen, close: stop };
 }
+
+/**
+ * Text with what a hostile name, payload or error could hold: ESC, OSC 0 (window title), OSC 8
+ * (hyperlink), clear screen, the one-character CSI U+009B and the right-to-left override U+202E.
+ */
+export const HOSTILE = 'esc\x1b title\x1b]0;title\x07 link\x1b]8;;http://x\x1b\\here\x1b]8;;\x1b\\ clear\x1b[2J csi\u009b2J rlo\u202eexe.txt';
+
+/** The same, as safeText shows it. */
+export const HOSTILE_SHOWN = 'esc\\x1b title\\x1b]0;title\\x07 link\\x1b]8;;http://x\\x1b\\here\\x1b]8;;\\x1b\\ clear\\x1b[2J csi\\u009b2J rlo\\u202eexe.txt';
+
+// Any character a terminal acts on, but the layout's line feed (and tab): C0, DEL, C1, bidi.
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** The control characters in text as it was printed, as code points (none: []). */
+export function controlsIn(text: string): string[] {
+  return [...text.matchAll(RAW_CONTROL)].map((m) => `U+${m[0].charCodeAt(0).toString(16).padStart(4, '0')} at ${m.index}: ${JSON.stringify(text.slice(Math.max(0, m.index - 20), m.index + 20))}`);
+}
