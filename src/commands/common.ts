@@ -5,6 +5,7 @@ import { errorMessage, ExitCode, exitCodeFor, RedtaskError, UsageError } from '.
 import { MAX_TIMER_MS, parseDuration } from '../shared/duration.js';
 import { createRedis, ensureConnected, resolveRedisUrl, validateRedisUrl } from '../shared/redis.js';
 import { VERSION } from '../shared/version.js';
+import { safeLines, safeText } from './terminal.js';
 
 /** Where a program reads and writes; tests pass their own streams. */
 export interface Io {
@@ -29,7 +30,7 @@ export function onStdoutClosed(name: string, closed: () => void): void {
       seen = true;
       return;
     }
-    process.stderr.write(`${name}: error: cannot write to stdout: ${err.message}\n`);
+    process.stderr.write(`${name}: error: cannot write to stdout: ${safeText(err.message)}\n`);
     process.exit(ExitCode.failed);
   });
 }
@@ -49,7 +50,8 @@ export function baseProgram(name: string, description: string, io: Io): Command 
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      outputError: (s, write) => write(s),
+      // A usage error quotes the argument that was wrong, as given.
+      outputError: (s, write) => write(safeLines(s)),
     })
     .addOption(new Option('--redis <url>', 'Redis URL: redis[s]://[user:password@]host[:port][/db], redis+sentinel://host[:port][,...]/<master>[/db] or redis+cluster://host[:port][,...] (default: $REDIS_URL or redis://127.0.0.1:6379)'));
 }
@@ -119,7 +121,8 @@ export async function runProgram(name: string, io: Io, body: () => Promise<numbe
       return ExitCode.usage; // commander has printed its one-line message
     }
     const known = err instanceof RedtaskError || err instanceof UsageError;
-    io.stderr.write(`${name}: ${known ? '' : 'error: '}${errorMessage(err)}\n`);
+    // One line: messages quote names, ids and paths as given, and the errors of Redis and the system.
+    io.stderr.write(`${name}: ${known ? '' : 'error: '}${safeText(errorMessage(err))}\n`);
     return exitCodeFor(err);
   }
 }

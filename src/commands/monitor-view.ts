@@ -1,6 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../shared/duration.js';
 import type { TaskInfo, WorkerInfo } from '../shared/queue.js';
+import { safeJson, safeLines, safeText } from './terminal.js';
 
 /** What task-monitor shows: everything is read first, then drawn by pure functions. */
 export interface QueueSnapshot {
@@ -67,16 +68,16 @@ export function sparkline(values: number[]): string {
   return values.map((v) => (max === 0 ? BARS[0]! : BARS[Math.min(8, Math.ceil((v / max) * 8))]!)).join('');
 }
 
-/** "≤5ms" style bound of a histogram bucket. */
 /**
  * The snapshot as one line of JSON (`--json`). JSON has no Infinity: a wait in the open-ended
  * last bucket (over an hour) is written as the string "Infinity" (Number() and float() read it),
  * not as null, which means that no task started.
  */
 export function snapshotJson(s: Snapshot): string {
-  return JSON.stringify(s, (key, value: unknown) => (value === Infinity && (key === 'waitP50Ms' || key === 'waitP99Ms') ? 'Infinity' : value));
+  return safeJson(s, (key, value: unknown) => (value === Infinity && (key === 'waitP50Ms' || key === 'waitP99Ms') ? 'Infinity' : value));
 }
 
+/** "≤5ms" style bound of a histogram bucket. */
 function bound(ms: number): string {
   return ms === Infinity ? '>1h' : `≤${formatDuration(ms)}`;
 }
@@ -85,19 +86,23 @@ function rate(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
-/** The snapshot as a table, for a terminal or a log. */
+/**
+ * The snapshot as a table, for a terminal or a log. Names and fields read from Redis are escaped
+ * (safeText) before they are measured, padded and coloured.
+ */
 export function render(s: Snapshot, c: ChalkInstance): string {
   const lines: string[] = [];
-  lines.push(c.bold(`redtask monitor  ${s.redis}  ${new Date(s.time).toISOString().replace('T', ' ').slice(0, 19)} UTC`));
+  const name = (q: QueueSnapshot) => safeText(q.name);
+  lines.push(c.bold(`redtask monitor  ${safeText(s.redis)}  ${new Date(s.time).toISOString().replace('T', ' ').slice(0, 19)} UTC`));
   lines.push('');
   const head = ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'COMPLETED', 'FAILED', 'DONE/S', 'FAIL/S', 'WORKERS', 'WAIT p50/p99', 'OLDEST'];
-  const widths = [Math.max(5, ...s.queues.map((q) => q.name.length + (q.paused ? 9 : 0))), 8, 7, 8, 10, 7, 8, 7, 8, 13, 8];
+  const widths = [Math.max(5, ...s.queues.map((q) => name(q).length + (q.paused ? 9 : 0))), 8, 7, 8, 10, 7, 8, 7, 8, 13, 8];
   lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')));
   if (s.queues.length === 0) lines.push(c.dim('(no queues yet: publish a task with task-publish)'));
   for (const q of s.queues) {
     const workers = s.workers.filter((w) => w.queues.includes(q.name)).length;
     const cells = [
-      q.paused ? `${q.name} (paused)` : q.name,
+      q.paused ? `${name(q)} (paused)` : name(q),
       String(q.waiting),
       String(q.active),
       String(q.delayed),
@@ -124,10 +129,10 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   if (s.queues.length > 0) {
     lines.push('');
     lines.push(c.bold('completed per second, last minute'));
-    const nameWidth = Math.max(5, ...s.queues.map((q) => q.name.length));
+    const nameWidth = Math.max(5, ...s.queues.map((q) => name(q).length));
     for (const q of s.queues) {
       const peak = Math.max(0, ...q.completedPerSecond);
-      lines.push(`${pad(q.name, nameWidth)}  ${c.green(sparkline(q.completedPerSecond))}  peak ${peak}/s`);
+      lines.push(`${pad(name(q), nameWidth)}  ${c.green(sparkline(q.completedPerSecond))}  peak ${peak}/s`);
     }
   }
   if (s.schedules.length > 0) {
@@ -135,22 +140,25 @@ export function render(s: Snapshot, c: ChalkInstance): string {
     lines.push(c.bold(`schedules (${s.schedules.length})`));
     for (const sc of s.schedules) {
       const next = sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-      lines.push(`${sc.queue}/${sc.name}  ${sc.when}  ${next}  fired ${sc.fired}`);
+      lines.push(`${safeText(`${sc.queue}/${sc.name}  ${sc.when}`)}  ${next}  fired ${safeText(String(sc.fired))}`);
     }
   }
   lines.push('');
   lines.push(c.bold(`workers (${s.workers.length})`));
   if (s.workers.length === 0) lines.push(c.dim('(no live workers)'));
   else {
-    const rows = s.workers.map((w) => [
-      w.id,
-      w.host,
-      String(w.pid),
-      w.queues.join(','),
-      `${w.running}/${w.concurrency}`,
-      formatDuration(s.time - w.startedAt),
-      `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
-    ]);
+    const rows = s.workers.map((w) =>
+      [
+        w.id,
+        w.host,
+        String(w.pid),
+        w.queues.join(','),
+        `${w.running}/${w.concurrency}`,
+        formatDuration(s.time - w.startedAt),
+        `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
+        // (Fields of a worker's own JSON record: any type may be there.)
+      ].map((v) => safeText(String(v))),
+    );
     const head = ['WORKER', 'HOST', 'PID', 'QUEUES', 'RUNNING', 'UP', 'HEARTBEAT'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i === 2 || i === 4)).join('  ')));
@@ -166,7 +174,7 @@ export function renderLine(s: Snapshot): string {
   return s.queues
     .map(
       (q) =>
-        `${t} queue=${q.name}${q.paused ? ' paused' : ''} waiting=${q.waiting} active=${q.active} delayed=${q.delayed} completed=${q.completed} ` +
+        `${t} queue=${safeText(q.name)}${q.paused ? ' paused' : ''} waiting=${q.waiting} active=${q.active} delayed=${q.delayed} completed=${q.completed} ` +
         `failed=${q.failed} rate=${rate(q.ratePerSec)}/s workers=${s.workers.filter((w) => w.queues.includes(q.name)).length}`,
     )
     .join('\n');
@@ -176,27 +184,32 @@ function when(ms: number | undefined): string {
   return ms ? new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC') : '-';
 }
 
-/** One task in full: payload, state, timings, every failed attempt, result. */
+/**
+ * One task in full: payload, state, timings, every failed attempt, result. Its fields are escaped
+ * (safeText; an error keeps its lines), the payload, progress and result shown as safeJson.
+ */
 export function renderTask(t: TaskInfo, c: ChalkInstance): string {
   const lines = [
-    c.bold(`${t.queue}#${t.id}${t.name ? ` ${t.name}` : ''}`) + `  ${t.state}`,
+    c.bold(safeText(`${t.queue}#${t.id}${t.name ? ` ${t.name}` : ''}`)) + `  ${t.state}`,
     `published  ${when(t.publishedAt)}`,
-    `attempts   ${t.made} made of ${t.maxAttempts}`,
+    `attempts   ${safeText(`${t.made} made of ${t.maxAttempts}`)}`,
   ];
-  if (t.opts.p) lines.push(`priority   ${t.opts.p}`);
-  if (t.opts.g) lines.push(`group      ${t.opts.g}`);
+  if (t.opts.p) lines.push(`priority   ${safeText(String(t.opts.p))}`);
+  if (t.opts.g) lines.push(`group      ${safeText(t.opts.g)}`);
   if (t.opts.t) lines.push(`timeout    ${formatDuration(t.opts.t)}`);
   if (t.state === 'active' && t.leaseUntil) lines.push(`lease      until ${when(t.leaseUntil)}`);
   if (t.at) lines.push(`${t.state === 'delayed' ? 'due        ' : 'ended      '}${when(t.at)}`);
-  if (t.progress !== undefined) lines.push(`progress   ${JSON.stringify(t.progress)}`);
-  lines.push(`payload    ${JSON.stringify(t.data)}`);
-  if (t.result !== undefined) lines.push(`result     ${JSON.stringify(t.result)}`);
-  for (const e of t.errors) lines.push(c.red(`attempt ${e.attempt} failed at ${when(e.at)}${e.worker ? ` on ${e.worker}` : ''}: ${e.error}`));
+  if (t.progress !== undefined) lines.push(`progress   ${safeJson(t.progress)}`);
+  lines.push(`payload    ${safeJson(t.data)}`);
+  if (t.result !== undefined) lines.push(`result     ${safeJson(t.result)}`);
+  for (const e of t.errors) {
+    lines.push(c.red(`attempt ${safeText(String(e.attempt))} failed at ${when(e.at)}${e.worker ? ` on ${safeText(e.worker)}` : ''}: ${safeLines(String(e.error))}`));
+  }
   return lines.join('\n');
 }
 
-/** One line per task, for `tasks`. */
+/** One line per task, for `tasks`: name escaped, payload as safeJson. */
 export function renderTaskLine(t: TaskInfo): string {
-  const data = JSON.stringify(t.data);
-  return `${t.id.padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${t.name}  ` : ''}${data.length > 60 ? `${data.slice(0, 57)}...` : data}`;
+  const data = safeJson(t.data);
+  return `${safeText(t.id).padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${safeText(t.name)}  ` : ''}${data.length > 60 ? `${data.slice(0, 57)}...` : data}`;
 }

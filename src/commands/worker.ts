@@ -1,13 +1,14 @@
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ChalkInstance } from 'chalk';
+import { Chalk, type ChalkInstance } from 'chalk';
 import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
 import { VERSION } from '../shared/version.js';
 import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker/index.js';
 import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { CommandFailedError, execTask, stopAllCommands } from './exec.js';
+import { safeJson, safeText } from './terminal.js';
 
 interface WorkerCliOptions {
   queue?: string[];
@@ -48,8 +49,9 @@ export async function loadHandlers(path: string): Promise<Handler> {
   };
 }
 
+/** `queue#id name`, safe for the terminal. */
 function label(task: Task): string {
-  return `${task.queue}#${task.id}${task.name ? ` ${task.name}` : ''}`;
+  return safeText(`${task.queue}#${task.id}${task.name ? ` ${task.name}` : ''}`);
 }
 
 function time(): string {
@@ -79,7 +81,8 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     // A directory that is not there would fail every task's spawn, and dead-letter the queue.
     if (opts.cwd !== undefined && !statSync(opts.cwd, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--cwd ${opts.cwd}: not a directory`);
     if (opts.cwd !== undefined && !opts.exec) throw new UsageError('--cwd applies to --exec commands only');
-    const c = colorFor(io.stderr, io.env);
+    // --json lines carry no colour codes in their text.
+    const c = opts.json ? new Chalk({ level: 0 }) : colorFor(io.stderr, io.env);
     const logEvent = makeLogger(io, c, { json: opts.json, quiet: opts.quiet });
     const log = (text: string, event = 'worker', level: LogEvent['level'] = 'warn', fields?: Record<string, unknown>) =>
       logEvent({ event, level, text, fields });
@@ -89,7 +92,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     else if (opts.handlers) handler = await loadHandlers(opts.handlers);
     else {
       handler = (task) => {
-        io.stdout.write(`Task processed: ${typeof task.data === 'string' ? task.data : JSON.stringify(task.data)}\n`);
+        io.stdout.write(`Task processed: ${typeof task.data === 'string' ? safeText(task.data) : safeJson(task.data)}\n`);
         return null;
       };
     }
@@ -103,7 +106,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     const stopSummary = attachLog(worker, logEvent, c, opts.summaryEvery);
     const mode = opts.exec ? 'exec' : opts.handlers ? `handlers ${opts.handlers}` : 'print';
     log(
-      `task-worker ${VERSION}: worker ${c.bold(worker.id)} on ${worker.queues.join(', ')}, concurrency ${worker.concurrency}, ${mode} mode, ${worker.safeUrl}`,
+      `task-worker ${VERSION}: worker ${c.bold(safeText(worker.id))} on ${safeText(worker.queues.join(', '))}, concurrency ${worker.concurrency}, ${safeText(mode)} mode, ${safeText(worker.safeUrl)}`,
       'worker.start',
       'warn',
       { version: VERSION, worker: worker.id, queues: worker.queues, concurrency: worker.concurrency, mode, url: worker.safeUrl },
@@ -163,22 +166,19 @@ interface LogEvent {
 
 /**
  * Log lines on stderr: colored text, or one JSON object per event (--json, for log shippers).
- * --quiet keeps warnings, errors and the summary, and drops the per-task lines.
+ * --quiet keeps warnings, errors and the summary, and drops the per-task lines. The text's data
+ * is escaped where the line is built (safeText); the fields of a JSON line go out whole, as
+ * safeJson writes them.
  */
 export function makeLogger(io: Io, c: ChalkInstance, opts: { json?: boolean; quiet?: boolean }): (e: LogEvent) => void {
   return (e) => {
     if (opts.quiet && e.level === 'info' && e.event.startsWith('task.')) return;
     if (opts.json) {
-      io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: e.level, event: e.event, msg: stripAnsi(e.text), ...e.fields })}\n`);
+      io.stderr.write(`${safeJson({ time: new Date().toISOString(), level: e.level, event: e.event, msg: e.text, ...e.fields })}\n`);
     } else {
       io.stderr.write(`${c.dim(time())} ${e.text}\n`);
     }
   };
-}
-
-function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
 function taskFields(t: Task): Record<string, unknown> {
@@ -197,17 +197,17 @@ function attachLog(worker: Worker, log: (e: LogEvent) => void, c: ChalkInstance,
       log({
         event: 'redis.waiting',
         level: 'warn',
-        text: c.yellow(`waiting for Redis at ${worker.safeUrl}${err ? ` (${err.message})` : ''}; retrying in ${formatDuration(delay)}`),
+        text: c.yellow(`waiting for Redis at ${safeText(worker.safeUrl)}${err ? ` (${safeText(err.message)})` : ''}; retrying in ${formatDuration(delay)}`),
         fields: { url: worker.safeUrl, attempt, retryInMs: delay, error: err?.message },
       });
     }
   });
   worker.on('ready', () => {
-    if (waitingSaid > 0) log({ event: 'redis.connected', level: 'info', text: c.green(`connected to ${worker.safeUrl}`), fields: { url: worker.safeUrl } });
+    if (waitingSaid > 0) log({ event: 'redis.connected', level: 'info', text: c.green(`connected to ${safeText(worker.safeUrl)}`), fields: { url: worker.safeUrl } });
     waitingSaid = 0;
   });
-  worker.on('warning', (m) => log({ event: 'warning', level: 'warn', text: c.yellow(`warning: ${m}`) }));
-  worker.on('error', (e) => log({ event: 'error', level: 'error', text: c.red(`error: ${e.message}`), fields: { error: e.message } }));
+  worker.on('warning', (m) => log({ event: 'warning', level: 'warn', text: c.yellow(`warning: ${safeText(m)}`) }));
+  worker.on('error', (e) => log({ event: 'error', level: 'error', text: c.red(`error: ${safeText(e.message)}`), fields: { error: e.message } }));
   worker.on('started', (t) =>
     log({ event: 'task.started', level: 'info', text: `${c.cyan('▶')} ${label(t)} started (attempt ${t.attempt}/${t.maxAttempts})`, fields: taskFields(t) }),
   );
@@ -221,13 +221,13 @@ function attachLog(worker: Worker, log: (e: LogEvent) => void, c: ChalkInstance,
       event: retryAt === null ? 'task.dead' : 'task.failed',
       level: retryAt === null ? 'error' : 'warn',
       text:
-        `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${e instanceof CommandFailedError ? e.summary : e.message.split('\n')[0]}` +
+        `${c.red('✖')} ${label(t)} failed in ${formatDuration(ms)}: ${safeText(e instanceof CommandFailedError ? e.summary : e.message.split('\n')[0]!)}` +
         (retryAt === null ? c.red(' (dead-lettered)') : ` (retry in ${formatDuration(retryAt - Date.now())})`),
       fields: { ...taskFields(t), ms, error: e.message, retryAt },
     });
   });
   worker.on('lost', (t) =>
-    log({ event: 'task.lost', level: 'warn', text: c.yellow(`⚠ ${t.queue}#${t.id}: lease lost, result discarded (another worker runs it)`), fields: { queue: t.queue, id: t.id } }),
+    log({ event: 'task.lost', level: 'warn', text: c.yellow(`⚠ ${safeText(`${t.queue}#${t.id}`)}: lease lost, result discarded (another worker runs it)`), fields: { queue: t.queue, id: t.id } }),
   );
   worker.on('cancelled', (t) => log({ event: 'task.cancelled', level: 'warn', text: c.yellow(`⊘ ${label(t)} cancelled: stopping it`), fields: taskFields(t) }));
   worker.on('released', (t) => log({ event: 'task.released', level: 'warn', text: c.yellow(`↩ ${label(t)} handed back to the queue`), fields: taskFields(t) }));
@@ -235,7 +235,7 @@ function attachLog(worker: Worker, log: (e: LogEvent) => void, c: ChalkInstance,
     log({
       event: 'schedule.fired',
       level: 'info',
-      text: `${c.cyan('⏱')} schedule ${schedule} published ${queue}#${id} for ${new Date(due).toISOString()}`,
+      text: `${c.cyan('⏱')} schedule ${safeText(schedule)} published ${safeText(`${queue}#${id}`)} for ${new Date(due).toISOString()}`,
       fields: { queue, schedule, due, id },
     }),
   );
