@@ -9,6 +9,7 @@ import { redactUrl } from '../shared/redis.js';
 import { Wakeup } from '../shared/waiter.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { addScheduleCommands } from './schedules.js';
+import { safeJson, safeText } from './terminal.js';
 import { render, renderLine, renderTask, renderTaskLine, snapshotJson, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
 
 interface MonitorOptions {
@@ -134,10 +135,10 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
         action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
           const from = await q.cancel(id);
           if (!from) {
-            io.stderr.write(`task-monitor: ${q.name}#${id} is not waiting, delayed or running (unknown, finished or cancelled already)\n`);
+            io.stderr.write(`task-monitor: ${ref(q, id)} is not waiting, delayed or running (unknown, finished or cancelled already)\n`);
             return ExitCode.failed;
           }
-          io.stderr.write(`cancelled ${q.name}#${id} (was ${from})\n`);
+          io.stderr.write(`cancelled ${ref(q, id)} (was ${from})\n`);
           return ExitCode.ok;
         });
       });
@@ -152,10 +153,10 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
         action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
           const t = await q.getTask(id);
           if (!t) {
-            io.stderr.write(`task-monitor: ${q.name}#${id} is unknown (or no longer retained)\n`);
+            io.stderr.write(`task-monitor: ${ref(q, id)} is unknown (or no longer retained)\n`);
             return ExitCode.failed;
           }
-          io.stdout.write(o.json ? `${JSON.stringify(t)}\n` : `${renderTask(t, colorFor(io.stdout, io.env))}\n`);
+          io.stdout.write(o.json ? `${safeJson(t)}\n` : `${renderTask(t, colorFor(io.stdout, io.env))}\n`);
           return ExitCode.ok;
         });
       });
@@ -171,7 +172,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .action((queue: string, o: { redis?: string; state: TaskState; offset: number; limit: number; json?: boolean }) => {
         action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
           const tasks = await q.listTasks(o.state, { offset: o.offset, limit: o.limit });
-          for (const t of tasks) io.stdout.write(`${o.json ? JSON.stringify(t) : renderTaskLine(t)}\n`);
+          for (const t of tasks) io.stdout.write(`${o.json ? safeJson(t) : renderTaskLine(t)}\n`);
           return ExitCode.ok;
         });
       });
@@ -214,13 +215,13 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
       .option('--redis <url>', 'Redis URL (as for the main command)')
       .action((first: string, second: string | undefined, o: { redis?: string; yes?: boolean }) => {
         action = () => withTask(first, second, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q, id) => {
-          if (!(await confirm(io, `delete ${q.name}#${id}?`, o.yes))) return ExitCode.failed;
+          if (!(await confirm(io, `delete ${ref(q, id)}?`, o.yes))) return ExitCode.failed;
           const from = await q.delete(id);
           if (!from) {
-            io.stderr.write(`task-monitor: ${q.name}#${id} is unknown (or no longer retained)\n`);
+            io.stderr.write(`task-monitor: ${ref(q, id)} is unknown (or no longer retained)\n`);
             return ExitCode.failed;
           }
-          io.stderr.write(`deleted ${q.name}#${id} (was ${from})\n`);
+          io.stderr.write(`deleted ${ref(q, id)} (was ${from})\n`);
           return ExitCode.ok;
         });
       });
@@ -242,7 +243,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
         action = () => withQueue(queue, o.redis ?? program.opts<MonitorOptions>().redis, io, async (q) => {
           if (!(await confirm(io, `check and repair ${q.name}?`, o.yes))) return ExitCode.failed;
           const r = await q.fsck();
-          if (o.json) io.stdout.write(`${JSON.stringify({ queue: q.name, ...r })}\n`);
+          if (o.json) io.stdout.write(`${safeJson({ queue: q.name, ...r })}\n`);
           else {
             io.stdout.write(
               `${q.name}: ${r.orphanActive} active task(s) without a lease sent back, ${r.staleLease} stale lease(s) removed, ` +
@@ -279,7 +280,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
             rateWindowMs: o.rate?.windowMs,
           };
           await q.configure(settings);
-          io.stdout.write(`${JSON.stringify({ queue: q.name, ...(await q.settings()) })}\n`);
+          io.stdout.write(`${safeJson({ queue: q.name, ...(await q.settings()) })}\n`);
           return ExitCode.ok;
         });
       });
@@ -311,6 +312,11 @@ function rateArg(value: string): { max: number; windowMs: number } {
   return { max: Number(m[1]), windowMs };
 }
 
+/** `queue#id` for a message: the id is as the user gave it. */
+function ref(q: Queue, id: string): string {
+  return safeText(`${q.name}#${id}`);
+}
+
 /**
  * Asks on a terminal before a destructive step ("y" goes on); --yes skips it. Without a
  * terminal there is no one to ask, and the command goes on.
@@ -340,7 +346,7 @@ async function withTask(first: string, second: string | undefined, redis: string
       if (await q.getTask(id)) found.push(q);
     }
     if (found.length === 0) {
-      io.stderr.write(`task-monitor: no queue has a task ${id} (or it is no longer retained)\n`);
+      io.stderr.write(`task-monitor: no queue has a task ${safeText(id)} (or it is no longer retained)\n`);
       return ExitCode.failed;
     }
     if (found.length > 1) {

@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } fr
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { errorMessage } from '../shared/errors.js';
+import { safeText } from './terminal.js';
 
 /** Entries kept in the prompt's history file (the oldest are dropped). */
 export const HISTORY_SIZE = 1000;
@@ -75,11 +76,11 @@ export class History {
   }
 }
 
-/** What `help` at the prompt prints. */
+/** What `help` at the prompt prints (the history file's path comes from the environment). */
 export function promptHelp(queue: string, historyFile: string, dataJson: boolean): string {
   return [
-    `Each line you enter is queued as one task on queue "${queue}"${dataJson ? ' (as a JSON value, --data-json)' : ''} and confirmed with its id.`,
-    '  up/down   recall earlier lines (kept in ' + historyFile + ')',
+    `Each line you enter is queued as one task on queue "${safeText(queue)}"${dataJson ? ' (as a JSON value, --data-json)' : ''} and confirmed with its id.`,
+    `  up/down   recall earlier lines (kept in ${safeText(historyFile)})`,
     '  help      show this help',
     '  exit      end the session (exit 0), as Ctrl-D does',
     '  Ctrl-D    end the session (exit 0)',

@@ -10,6 +10,7 @@ import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
 import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram, timerArg } from './common.js';
 import { History, historyPath, Progress, promptHelp } from './prompt.js';
+import { safeJson, safeLines, safeText } from './terminal.js';
 
 interface PublishOptions {
   queue: string;
@@ -83,7 +84,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     const queue = new Queue(opts.queue, { connection: client });
     let waiter: Waiter | undefined;
     const print = (ids: string[]) => {
-      for (const id of ids) io.stdout.write(opts.json ? `${JSON.stringify({ id, queue: queue.name })}\n` : `${id}\n`);
+      for (const id of ids) io.stdout.write(opts.json ? `${safeJson({ id, queue: queue.name })}\n` : `${safeText(id)}\n`);
     };
     try {
       if (wantsSchedule(sched)) {
@@ -133,7 +134,8 @@ async function waitAll(io: Io, waiter: Waiter, queueName: string, ids: string[],
   let code: number = ExitCode.ok;
   try {
     for (const [i, id] of ids.entries()) {
-      spinner.start(`waiting for ${queueName}#${id}`);
+      const ref = safeText(`${queueName}#${id}`);
+      spinner.start(`waiting for ${ref}`);
       const timeoutMs = until === undefined ? undefined : Math.max(0, until - Date.now());
       let t: Awaited<ReturnType<Waiter['wait']>>;
       try {
@@ -147,18 +149,22 @@ async function waitAll(io: Io, waiter: Waiter, queueName: string, ids: string[],
       }
       spinner.stop();
       if (!t) {
-        io.stderr.write(`${c.red(`${queueName}#${id} is unknown (or no longer retained)`)}\n`);
+        io.stderr.write(`${c.red(`${ref} is unknown (or no longer retained)`)}\n`);
         code = ExitCode.failed;
       } else if (t.state === 'completed') {
-        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queueName, state: t.state, result: t.result ?? null })}\n`);
+        if (opts.json) io.stdout.write(`${safeJson({ id, queue: queueName, state: t.state, result: t.result ?? null })}\n`);
         else {
-          const text = typeof t.result === 'string' ? t.result : JSON.stringify(t.result ?? null);
+          // The result is the program's data (a command's output): a pipe or a file gets it as
+          // it is, like cat; a terminal gets it escaped, as everything else it is shown.
+          const result = typeof t.result === 'string' ? t.result : safeJson(t.result ?? null);
+          const text = io.stdout.isTTY ? safeLines(result) : result;
           io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
         }
       } else {
         const last = t.error;
-        if (opts.json) io.stdout.write(`${JSON.stringify({ id, queue: queueName, state: t.state, error: last ?? null })}\n`);
-        io.stderr.write(`${c.red(`${queueName}#${id} ${t.state === 'dead' ? `failed after ${t.attempts ?? '?'} attempt(s)` : t.state}${last ? `: ${last}` : ''}`)}\n`);
+        if (opts.json) io.stdout.write(`${safeJson({ id, queue: queueName, state: t.state, error: last ?? null })}\n`);
+        const how = t.state === 'dead' ? `failed after ${safeText(String(t.attempts ?? '?'))} attempt(s)` : t.state;
+        io.stderr.write(`${c.red(`${ref} ${how}${last ? `: ${safeLines(last)}` : ''}`)}\n`);
         code = ExitCode.failed;
       }
     }
@@ -244,7 +250,7 @@ async function* lines(input: NodeJS.ReadableStream): AsyncGenerator<string> {
  */
 async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t: string, w: string) => unknown, print: (ids: string[]) => void, dataJson: boolean): Promise<number> {
   const c = colorFor(io.stderr, io.env);
-  const history = new History(historyPath(io.env), (m) => io.stderr.write(`${c.yellow(`task-publish: ${m}`)}\n`)).load();
+  const history = new History(historyPath(io.env), (m) => io.stderr.write(`${c.yellow(`task-publish: ${safeText(m)}`)}\n`)).load();
   const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true, prompt: PROMPT, history: history.entries, historySize: 1000 });
   let interrupted = false;
   let exited = false;
@@ -270,9 +276,9 @@ async function interactive(io: Io, queue: Queue, addOpts: AddOptions, toData: (t
         try {
           const [id] = await queue.addBulk([{ data: toData(text, 'task'), opts: addOpts }]);
           print([id!]);
-          io.stderr.write(`${c.green(`queued ${queue.name}#${id}`)}\n`);
+          io.stderr.write(`${c.green(`queued ${safeText(`${queue.name}#${id}`)}`)}\n`);
         } catch (err) {
-          if (err instanceof UsageError) io.stderr.write(`${c.red(err.message)}\n`);
+          if (err instanceof UsageError) io.stderr.write(`${c.red(safeText(err.message))}\n`);
           else {
             failure = err;
             rl.close();

@@ -6,6 +6,7 @@ import { validateQueueName } from '../shared/keys.js';
 import { listQueues, Queue } from '../shared/queue.js';
 import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule.js';
 import { collect, colorFor, connectOnce, durationArg, type Io } from './common.js';
+import { safeJson, safeText } from './terminal.js';
 
 /** The schedule options of task-publish. */
 export interface PublishScheduleOptions {
@@ -58,8 +59,8 @@ export async function publishSchedule(
     catchUpWindowMs: o.catchUpWindow,
   });
   const nextAt = info.next === null ? null : new Date(info.next).toISOString();
-  if (json) io.stdout.write(`${JSON.stringify({ schedule: info.name, queue: info.queue, next: info.next, nextAt, paused: info.paused })}\n`);
-  else io.stdout.write(`${info.name} ${info.paused ? 'paused' : `next ${nextAt ?? 'never'}`}\n`);
+  if (json) io.stdout.write(`${safeJson({ schedule: info.name, queue: info.queue, next: info.next, nextAt, paused: info.paused })}\n`);
+  else io.stdout.write(`${safeText(info.name)} ${info.paused ? 'paused' : `next ${nextAt ?? 'never'}`}\n`);
   return ExitCode.ok;
 }
 
@@ -91,23 +92,18 @@ function at(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 }
 
-/** The table of `task-monitor schedules`. */
+/**
+ * The table of `task-monitor schedules`. Every cell is escaped (safeText) before it is measured;
+ * a payload that is not a string is shown as safeJson.
+ */
 export function renderSchedules(list: ScheduleInfo[], now: number, c: ChalkInstance): string {
   if (list.length === 0) return 'no schedules';
   const rows = list.map((s) => {
-    const payload = typeof s.data === 'string' ? s.data : JSON.stringify(s.data);
-    const task = `${s.taskName ? `${s.taskName}: ` : ''}${payload}`;
+    const payload = typeof s.data === 'string' ? safeText(s.data) : safeJson(s.data);
+    const task = `${s.taskName ? `${safeText(s.taskName)}: ` : ''}${payload}`;
     const next = s.paused ? 'paused' : s.next === null ? 'never' : `${at(s.next)} (${s.next <= now ? 'due' : `in ${formatDuration(s.next - now)}`})`;
     return [
-      s.queue,
-      s.name,
-      describeTiming(s),
-      next,
-      at(s.lastDue),
-      String(s.fired),
-      String(s.skipped),
-      s.overlap + (s.deferred !== null ? ' (1 deferred)' : ''),
-      s.catchUp,
+      ...[s.queue, s.name, describeTiming(s), next, at(s.lastDue), String(s.fired), String(s.skipped), s.overlap + (s.deferred !== null ? ' (1 deferred)' : ''), s.catchUp].map(safeText),
       task.length > 40 ? `${task.slice(0, 39)}…` : task,
     ];
   });
@@ -146,7 +142,7 @@ export function addScheduleCommands(program: Command, io: Io, setAction: (a: () 
           const list: ScheduleInfo[] = [];
           for (const name of queues) list.push(...(await new Queue(name, { connection: client }).schedules()));
           const now = Date.now();
-          if (o.json ?? parent().json) io.stdout.write(`${JSON.stringify({ time: now, schedules: list })}\n`);
+          if (o.json ?? parent().json) io.stdout.write(`${safeJson({ time: now, schedules: list })}\n`);
           else io.stdout.write(`${renderSchedules(list, now, colorFor(io.stdout, io.env))}\n`);
           return ExitCode.ok;
         } finally {
@@ -170,7 +166,7 @@ export function addScheduleCommands(program: Command, io: Io, setAction: (a: () 
             if (verb === 'pause') await q.pauseSchedule(name);
             else if (verb === 'resume') await q.resumeSchedule(name);
             else if (!(await q.deleteSchedule(name))) throw new UsageError(`no schedule ${JSON.stringify(name)} on queue ${queue}`);
-            io.stderr.write(`${verb === 'delete' ? 'deleted' : `${verb}d`} schedule ${name} of ${queue}\n`);
+            io.stderr.write(`${verb === 'delete' ? 'deleted' : `${verb}d`} schedule ${safeText(`${name} of ${queue}`)}\n`);
             return ExitCode.ok;
           } finally {
             client.disconnect();
