@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { controlsIn, HOSTILE } from '../helpers/util.js';
 import { assertBuilt, BIN, runCli } from './helpers.js';
 
 let redis: TestRedis;
@@ -100,6 +101,24 @@ describe('the task-publish prompt', () => {
     expect(r.screen).toMatch(/Ctrl-C .*exit 130/);
     expect(r.screen).not.toMatch(/queued help#/);
     expect(await waiting('help')).toHaveLength(0);
+  }, 20_000);
+
+  it('quotes a hostile history path and a hostile bad line escaped: in its warning, its help and its error', async () => {
+    // A state "folder" that is a file, named with ESC, OSC, U+009B and U+202E: the warning and
+    // `help` quote its path. With --data-json, a line that is no JSON is quoted by its error.
+    const state = join(tmp, `state-${HOSTILE.replaceAll('/', '_')}`);
+    writeFileSync(state, '');
+    const r = await session('hostile --data-json', freshEnv('hostile', { XDG_STATE_HOME: state }), ['help\r', '{\u202e\u009b\r', '\x04']);
+    expect(r.code, r.screen).toBe(0);
+    // The terminal's echo of the typed line holds what was typed; the programs' own lines do not.
+    const ours = r.screen.split(/\r?\n/).filter((l) => /warning: cannot read|kept in|not valid JSON/.test(l));
+    expect(ours).toHaveLength(3);
+    for (const l of ours) {
+      expect(controlsIn(l.replace(/^\S*Please enter the task: /, ''))).toEqual([]);
+      expect(l).toMatch(/\\u202e/);
+    }
+    expect(r.screen).not.toContain('\x1b]0;');
+    expect(r.screen).not.toContain('\x1b[2J');
   }, 20_000);
 
   it('`exit` ends the session with code 0, after the tasks before it', async () => {
