@@ -45,6 +45,8 @@ export interface ScheduleSnapshot {
   paused: boolean;
   next: number | null;
   fired: number;
+  /** Why the schedule cannot be read, when it cannot (it is paused). */
+  corrupt?: string;
 }
 
 export interface Snapshot {
@@ -53,6 +55,8 @@ export interface Snapshot {
   queues: QueueSnapshot[];
   workers: WorkerInfo[];
   schedules: ScheduleSnapshot[];
+  /** What could not be read (counters, stats, records set aside), one line each; the rest is shown. */
+  corrupt?: string[];
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -134,7 +138,7 @@ export function render(s: Snapshot, c: ChalkInstance): string {
     lines.push('');
     lines.push(c.bold(`schedules (${s.schedules.length})`));
     for (const sc of s.schedules) {
-      const next = sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      const next = sc.corrupt !== undefined ? c.red(`paused, corrupt: ${sc.corrupt}`) : sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
       lines.push(`${sc.queue}/${sc.name}  ${sc.when}  ${next}  fired ${sc.fired}`);
     }
   }
@@ -142,7 +146,7 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   lines.push(c.bold(`workers (${s.workers.length})`));
   if (s.workers.length === 0) lines.push(c.dim('(no live workers)'));
   else {
-    const rows = s.workers.map((w) => [
+    const rows = s.workers.map((w) => w.corrupt !== undefined ? [w.id, `corrupt: ${w.corrupt}`, '-', '-', '-', '-', `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`] : [
       w.id,
       w.host,
       String(w.pid),
@@ -155,6 +159,11 @@ export function render(s: Snapshot, c: ChalkInstance): string {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i === 2 || i === 4)).join('  ')));
     for (const r of rows) lines.push(r.map((v, i) => pad(v, widths[i]!, i === 2 || i === 4)).join('  '));
+  }
+  if (s.corrupt?.length) {
+    lines.push('');
+    lines.push(c.bold(`corrupt records (${s.corrupt.length})`));
+    for (const line of s.corrupt) lines.push(c.red(line));
   }
   return lines.join('\n');
 }
@@ -181,15 +190,18 @@ export function renderTask(t: TaskInfo, c: ChalkInstance): string {
   const lines = [
     c.bold(`${t.queue}#${t.id}${t.name ? ` ${t.name}` : ''}`) + `  ${t.state}`,
     `published  ${when(t.publishedAt)}`,
-    `attempts   ${t.made} made of ${t.maxAttempts}`,
+    `attempts   ${t.attempts} of ${t.maxAttempts}${t.state === 'active' ? ' (one running)' : ''}`,
   ];
-  if (t.opts.p) lines.push(`priority   ${t.opts.p}`);
-  if (t.opts.g) lines.push(`group      ${t.opts.g}`);
-  if (t.opts.t) lines.push(`timeout    ${formatDuration(t.opts.t)}`);
+  if (t.corrupt !== undefined) lines.push(c.red(`corrupt    ${t.corrupt}`));
+  if (t.priority) lines.push(`priority   ${t.priority}`);
+  if (t.group) lines.push(`group      ${t.group}`);
+  if (t.timeout) lines.push(`timeout    ${formatDuration(t.timeout)}`);
+  if (t.schedule) lines.push(`schedule   ${t.schedule.name}, due ${when(t.schedule.due)}`);
+  if (t.worker) lines.push(`worker     ${t.worker}`);
   if (t.state === 'active' && t.leaseUntil) lines.push(`lease      until ${when(t.leaseUntil)}`);
   if (t.at) lines.push(`${t.state === 'delayed' ? 'due        ' : 'ended      '}${when(t.at)}`);
   if (t.progress !== undefined) lines.push(`progress   ${JSON.stringify(t.progress)}`);
-  lines.push(`payload    ${JSON.stringify(t.data)}`);
+  if (t.data !== undefined) lines.push(`payload    ${JSON.stringify(t.data)}`);
   if (t.result !== undefined) lines.push(`result     ${JSON.stringify(t.result)}`);
   for (const e of t.errors) lines.push(c.red(`attempt ${e.attempt} failed at ${when(e.at)}${e.worker ? ` on ${e.worker}` : ''}: ${e.error}`));
   return lines.join('\n');
@@ -198,5 +210,7 @@ export function renderTask(t: TaskInfo, c: ChalkInstance): string {
 /** One line per task, for `tasks`. */
 export function renderTaskLine(t: TaskInfo): string {
   const data = JSON.stringify(t.data);
-  return `${t.id.padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${t.name}  ` : ''}${data.length > 60 ? `${data.slice(0, 57)}...` : data}`;
+  // A corrupt entry shows its whole reason instead of the payload.
+  const shown = t.corrupt !== undefined ? `corrupt: ${t.corrupt}` : data.length > 60 ? `${data.slice(0, 57)}...` : data;
+  return `${t.id.padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${t.name}  ` : ''}${shown}`;
 }

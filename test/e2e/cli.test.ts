@@ -502,7 +502,11 @@ describe('inspect and retry (end to end)', () => {
     expect(show.stdout).toContain(`inspect-cli#${id}  dead`);
     expect(show.stdout).toMatch(/attempt 1 failed at .*: exit code 9/);
     const json = await runCli('task-monitor', ['show', 'inspect-cli', id, '--json', '--redis', redis.url]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ id, state: 'dead', data: 'exit 9', made: 1 });
+    const shown = JSON.parse(json.stdout) as Record<string, unknown>;
+    expect(shown).toMatchObject({ id, state: 'dead', data: 'exit 9', attempts: 1, maxAttempts: 1, priority: 0, backoff: { type: 'exponential' } });
+    // The user's words, not the storage codes.
+    expect(shown).not.toHaveProperty('opts');
+    expect(shown).not.toHaveProperty('made');
     const retry = await runCli('task-monitor', ['retry', 'inspect-cli', '--all-dead', '--redis', redis.url]);
     expect(retry.code).toBe(0);
     expect(retry.stderr).toContain('sent 1 task(s) of inspect-cli back to the queue');
