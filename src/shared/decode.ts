@@ -89,11 +89,11 @@ export function jsonDepthOk(text: string, max = MAX_JSON_DEPTH): boolean {
 
 /** JSON text, parsed; `what` names it in the reason ("its payload"). */
 export function decodeJson(text: string, what = 'the value'): Decoded<unknown> {
-  if (!jsonDepthOk(text)) return fail(`${what} is nested more than ${MAX_JSON_DEPTH} levels deep`);
+  if (!jsonDepthOk(text)) return fail(`${what}: nested more than ${MAX_JSON_DEPTH} levels deep`);
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
-    return fail(`${what} is not valid JSON`);
+    return fail(`${what}: not valid JSON`);
   }
 }
 
