@@ -86,7 +86,7 @@ describe('quarantine of what cannot be decoded', () => {
     const list = await monitor('tasks', 'qt-tasks', '--state', 'dead', '--limit', '100');
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim().split('\n')).toHaveLength(BAD.length);
-    expect(list.stdout).toMatch(/^\s*62  dead .* corrupt: corrupt task record 62: its options null are not an object$/m);
+    expect(list.stdout).toMatch(/^\s*62 {2}dead .* corrupt: corrupt task record 62: its options null are not an object$/m);
     const json = await monitor('tasks', 'qt-tasks', '--state', 'dead', '--json');
     expect(json.code).toBe(0);
     for (const line of json.stdout.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('corrupt');
