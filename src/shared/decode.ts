@@ -67,11 +67,22 @@ function show(v: unknown): string {
 // JSON
 
 /**
- * Whether JSON text nests at most `max` levels deep. Text no longer than `max` cannot nest
- * deeper, so short text (most payloads) costs nothing.
+ * Whether JSON text nests at most `max` levels deep. Text with at most `max` opening brackets
+ * cannot nest deeper, so most text is only searched for them (natively), not walked.
  */
 export function jsonDepthOk(text: string, max = MAX_JSON_DEPTH): boolean {
   if (text.length <= max) return true;
+  let opening = 0;
+  for (const bracket of ['[', '{']) {
+    for (let i = text.indexOf(bracket); i >= 0; i = text.indexOf(bracket, i + 1)) {
+      if (++opening > max) return depthWithin(text, max);
+    }
+  }
+  return true;
+}
+
+/** Walks the text, brackets inside strings aside. */
+function depthWithin(text: string, max: number): boolean {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -178,23 +189,20 @@ const OPT_CHECKS: Record<keyof StoredOpts, (v: unknown) => boolean> = {
   g: (v) => typeof v === 'string' && GROUP_NAME.test(v),
   w: (v) => v === 1,
 };
-const OPT_KEYS = Object.keys(OPT_CHECKS) as Array<keyof StoredOpts>;
 
-/** A task's stored options ("" or a JSON object of known keys; unknown keys are dropped). */
+/** A task's stored options: "" or a JSON object whose known keys hold valid values. */
 export function decodeOpts(text: string): Decoded<StoredOpts> {
   if (text === '') return { ok: true, value: {} };
   const parsed = decodeJson(text, 'its options');
   if (!parsed.ok) return parsed;
   const o = parsed.value;
   if (!isObject(o)) return fail(`its options ${show(o)} are not an object`);
-  const out: Record<string, unknown> = {};
-  for (const key of OPT_KEYS) {
-    const v = o[key];
-    if (v === undefined) continue;
-    if (!OPT_CHECKS[key](v)) return fail(`its option ${key} ${show(v)} is out of range`);
-    out[key] = v;
+  for (const key in o) {
+    const check = OPT_CHECKS[key as keyof StoredOpts] as ((v: unknown) => boolean) | undefined;
+    if (check !== undefined && Object.hasOwn(OPT_CHECKS, key) && !check(o[key])) return fail(`its option ${key} ${show(o[key])} is out of range`);
   }
-  return { ok: true, value: out as StoredOpts };
+  // Keys it does not know (a newer redtask's) are left in and never read.
+  return { ok: true, value: o as StoredOpts };
 }
 
 function decodeFields<T>(
@@ -206,20 +214,22 @@ function decodeFields<T>(
   optsText: string,
   dataText: string,
 ): DecodedTask<T> {
-  const bad = (why: string, head?: RecordHead): DecodedTask<T> => ({ ok: false, id, head, reason: `corrupt task record ${id}: ${why}` });
   const made = Number(madeText);
   const maxAttempts = Number(maxText);
   const publishedAt = Number(tsText);
-  if (!isInt(maxAttempts, 1, MAX_ATTEMPTS)) return bad(`its attempts ${maxText.slice(0, 20)} are not from 1 to ${MAX_ATTEMPTS}`);
-  if (!isInt(made, 0, MAX_ATTEMPTS)) return bad(`its attempts made ${madeText.slice(0, 20)} are not from 0 to ${MAX_ATTEMPTS}`);
-  if (!isInt(publishedAt, 0, MAX_TIME_MS)) return bad(`its publishing time ${tsText.slice(0, 20)} is out of range`);
-  if (!TASK_NAME.test(name)) return bad(`its name ${show(name)} is longer than 200 characters or holds a newline`);
-  const head: RecordHead = { id, made, maxAttempts, publishedAt, name };
+  let why: string | undefined;
+  if (!isInt(maxAttempts, 1, MAX_ATTEMPTS)) why = `its attempts ${maxText.slice(0, 20)} are not from 1 to ${MAX_ATTEMPTS}`;
+  else if (!isInt(made, 0, MAX_ATTEMPTS)) why = `its attempts made ${madeText.slice(0, 20)} are not from 0 to ${MAX_ATTEMPTS}`;
+  else if (!isInt(publishedAt, 0, MAX_TIME_MS)) why = `its publishing time ${tsText.slice(0, 20)} is out of range`;
+  else if (!TASK_NAME.test(name)) why = `its name ${show(name)} is longer than 200 characters or holds a newline`;
+  if (why !== undefined) return { ok: false, id, reason: `corrupt task record ${id}: ${why}` };
+  // Past the head, a failure keeps the head: what a listing can still show.
+  const badBody = (reason: string): DecodedTask<T> => ({ ok: false, id, head: { id, made, maxAttempts, publishedAt, name }, reason: `corrupt task record ${id}: ${reason}` });
   const opts = decodeOpts(optsText);
-  if (!opts.ok) return bad(opts.reason, head);
+  if (!opts.ok) return badBody(opts.reason);
   const data = decodeJson(dataText, 'its payload');
-  if (!data.ok) return bad(data.reason, head);
-  return { ok: true, value: { ...head, opts: opts.value, data: data.value as T } };
+  if (!data.ok) return badBody(data.reason);
+  return { ok: true, value: { id, made, maxAttempts, publishedAt, name, opts: opts.value, data: data.value as T } };
 }
 
 /**

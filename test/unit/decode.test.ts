@@ -23,7 +23,7 @@ import { checkBackoff, decodeRecord, encodeOpts, toJson } from '../../src/shared
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 
 describe('decodeTask', () => {
-  it('decodes a well-formed record, keeping only known options', () => {
+  it('decodes a well-formed record (options it does not know are left alone)', () => {
     const opts = JSON.stringify({ bt: 'f', bd: 250, t: 5000, p: -3, g: 'tenant-1', w: 1, sn: 'nightly', sd: 1_700_000_000_000, zz: 'future key' });
     const d = decodeTask<{ a: number }>(`42|1|3|1700000000000|email|${opts}|{"a":1}`);
     expect(d).toEqual({
@@ -34,7 +34,7 @@ describe('decodeTask', () => {
         maxAttempts: 3,
         publishedAt: 1_700_000_000_000,
         name: 'email',
-        opts: { bt: 'f', bd: 250, t: 5000, p: -3, g: 'tenant-1', w: 1, sn: 'nightly', sd: 1_700_000_000_000 },
+        opts: { bt: 'f', bd: 250, t: 5000, p: -3, g: 'tenant-1', w: 1, sn: 'nightly', sd: 1_700_000_000_000, zz: 'future key' },
         data: { a: 1 },
       },
     });
@@ -103,9 +103,11 @@ describe('decodeTask', () => {
 });
 
 describe('decodeOpts', () => {
-  it('reads "" as no options and drops unknown keys', () => {
+  it('reads "" as no options, and checks only the keys it knows', () => {
     expect(decodeOpts('')).toEqual({ ok: true, value: {} });
-    expect(decodeOpts('{"p":1,"__proto__":{"t":-1},"x":2}')).toEqual({ ok: true, value: { p: 1 } });
+    const d = decodeOpts('{"p":1,"__proto__":{"t":-1},"x":2}');
+    expect(d.ok).toBe(true);
+    if (d.ok) expect([d.value.p, d.value.t, Object.getPrototypeOf(d.value)]).toEqual([1, undefined, Object.prototype]);
   });
 });
 
