@@ -451,6 +451,10 @@ function scheduleProblem(d: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+const SCHEDULE_FIELDS = [
+  'rev', 'cron', 'every', 'tz', 'anchor', 'since', 'overlap', 'catchUp', 'window', 'paused', 'priority', 'taskName', 'attempts', 'timeout', 'createdAt', 'updatedAt',
+] as const satisfies ReadonlyArray<keyof StoredSchedule>;
+
 /**
  * A schedule definition (JSON in the schedules HASH), checked: an interval a whole number of ms
  * in range, a cron expression that parses (in a known zone), policies known, numbers in range.
@@ -464,29 +468,14 @@ export function decodeSchedule(raw: string): DecodedSchedule {
   if (typeof d.corrupt === 'string') return { ok: false, reason: d.corrupt, rev, quarantined: true };
   const why = scheduleProblem(d);
   if (why !== undefined) return { ok: false, reason: why, rev, quarantined: false };
-  const def: StoredSchedule = {
-    rev: d.rev as string,
-    anchor: d.anchor as number,
-    since: d.since as number,
-    overlap: d.overlap as OverlapPolicy,
-    catchUp: d.catchUp as CatchUpPolicy,
-    window: d.window as number,
-    paused: d.paused as boolean,
-    priority: d.priority as number,
-    taskName: d.taskName as string,
-    attempts: d.attempts as number,
-    createdAt: d.createdAt as number,
-    updatedAt: d.updatedAt as number,
-  };
-  if (d.cron !== undefined) def.cron = d.cron as string;
-  if (d.every !== undefined) def.every = d.every as number;
-  if (d.tz !== undefined) def.tz = d.tz as string;
-  if (d.timeout !== undefined) def.timeout = d.timeout as number;
+  // Only the fields of a definition, checked above, are kept (in the stored order, rev first).
+  const def: Record<string, unknown> = {};
+  for (const field of SCHEDULE_FIELDS) if (d[field] !== undefined) def[field] = d[field];
   if (d.backoff !== undefined) {
     const b = d.backoff as unknown as Backoff;
     def.backoff = b.maxDelay === undefined ? { type: b.type, delay: b.delay } : { type: b.type, delay: b.delay, maxDelay: b.maxDelay };
   }
-  return { ok: true, value: def };
+  return { ok: true, value: def as unknown as StoredSchedule };
 }
 
 /**
