@@ -46,6 +46,8 @@ export interface ScheduleSnapshot {
   paused: boolean;
   next: number | null;
   fired: number;
+  /** Why the schedule cannot be read, when it cannot (it is paused). */
+  corrupt?: string;
 }
 
 export interface Snapshot {
@@ -54,6 +56,8 @@ export interface Snapshot {
   queues: QueueSnapshot[];
   workers: WorkerInfo[];
   schedules: ScheduleSnapshot[];
+  /** What could not be read (counters, stats, records set aside), one line each; the rest is shown. */
+  corrupt?: string[];
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -139,7 +143,7 @@ export function render(s: Snapshot, c: ChalkInstance): string {
     lines.push('');
     lines.push(c.bold(`schedules (${s.schedules.length})`));
     for (const sc of s.schedules) {
-      const next = sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      const next = sc.corrupt !== undefined ? c.red(`paused, corrupt: ${safeText(sc.corrupt)}`) : sc.paused ? c.yellow('paused') : sc.next === null ? 'no further fire' : `next ${new Date(sc.next).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
       lines.push(`${safeText(`${sc.queue}/${sc.name}  ${sc.when}`)}  ${next}  fired ${safeText(String(sc.fired))}`);
     }
   }
@@ -147,22 +151,22 @@ export function render(s: Snapshot, c: ChalkInstance): string {
   lines.push(c.bold(`workers (${s.workers.length})`));
   if (s.workers.length === 0) lines.push(c.dim('(no live workers)'));
   else {
+    // (Fields of a worker's own JSON record: any type may be there.)
     const rows = s.workers.map((w) =>
-      [
-        w.id,
-        w.host,
-        String(w.pid),
-        w.queues.join(','),
-        `${w.running}/${w.concurrency}`,
-        formatDuration(s.time - w.startedAt),
-        `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`,
-        // (Fields of a worker's own JSON record: any type may be there.)
-      ].map((v) => safeText(String(v))),
+      (w.corrupt !== undefined
+        ? [w.id, `corrupt: ${w.corrupt}`, '-', '-', '-', '-', `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`]
+        : [w.id, w.host, String(w.pid), w.queues.join(','), `${w.running}/${w.concurrency}`, formatDuration(s.time - w.startedAt), `${formatDuration(Math.max(0, s.time - w.lastSeen))} ago`]
+      ).map((v) => safeText(String(v))),
     );
     const head = ['WORKER', 'HOST', 'PID', 'QUEUES', 'RUNNING', 'UP', 'HEARTBEAT'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     lines.push(c.dim(head.map((h, i) => pad(h, widths[i]!, i === 2 || i === 4)).join('  ')));
     for (const r of rows) lines.push(r.map((v, i) => pad(v, widths[i]!, i === 2 || i === 4)).join('  '));
+  }
+  if (s.corrupt?.length) {
+    lines.push('');
+    lines.push(c.bold(`corrupt records (${s.corrupt.length})`));
+    for (const line of s.corrupt) lines.push(c.red(safeText(line)));
   }
   return lines.join('\n');
 }
@@ -192,15 +196,18 @@ export function renderTask(t: TaskInfo, c: ChalkInstance): string {
   const lines = [
     c.bold(safeText(`${t.queue}#${t.id}${t.name ? ` ${t.name}` : ''}`)) + `  ${t.state}`,
     `published  ${when(t.publishedAt)}`,
-    `attempts   ${safeText(`${t.made} made of ${t.maxAttempts}`)}`,
+    `attempts   ${safeText(`${t.attempts} of ${t.maxAttempts}`)}${t.state === 'active' ? ' (one running)' : ''}`,
   ];
-  if (t.opts.p) lines.push(`priority   ${safeText(String(t.opts.p))}`);
-  if (t.opts.g) lines.push(`group      ${safeText(t.opts.g)}`);
-  if (t.opts.t) lines.push(`timeout    ${formatDuration(t.opts.t)}`);
+  if (t.corrupt !== undefined) lines.push(c.red(`corrupt    ${safeText(t.corrupt)}`));
+  if (t.priority) lines.push(`priority   ${safeText(String(t.priority))}`);
+  if (t.group) lines.push(`group      ${safeText(t.group)}`);
+  if (t.timeout) lines.push(`timeout    ${formatDuration(t.timeout)}`);
+  if (t.schedule) lines.push(`schedule   ${safeText(t.schedule.name)}, due ${when(t.schedule.due)}`);
+  if (t.worker) lines.push(`worker     ${safeText(t.worker)}`);
   if (t.state === 'active' && t.leaseUntil) lines.push(`lease      until ${when(t.leaseUntil)}`);
   if (t.at) lines.push(`${t.state === 'delayed' ? 'due        ' : 'ended      '}${when(t.at)}`);
   if (t.progress !== undefined) lines.push(`progress   ${safeJson(t.progress)}`);
-  lines.push(`payload    ${safeJson(t.data)}`);
+  if (t.data !== undefined) lines.push(`payload    ${safeJson(t.data)}`);
   if (t.result !== undefined) lines.push(`result     ${safeJson(t.result)}`);
   for (const e of t.errors) {
     lines.push(c.red(`attempt ${safeText(String(e.attempt))} failed at ${when(e.at)}${e.worker ? ` on ${safeText(e.worker)}` : ''}: ${safeLines(String(e.error))}`));
@@ -211,5 +218,7 @@ export function renderTask(t: TaskInfo, c: ChalkInstance): string {
 /** One line per task, for `tasks`: name escaped, payload as safeJson. */
 export function renderTaskLine(t: TaskInfo): string {
   const data = safeJson(t.data);
-  return `${safeText(t.id).padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${safeText(t.name)}  ` : ''}${data.length > 60 ? `${data.slice(0, 57)}...` : data}`;
+  // A corrupt entry shows its whole reason instead of the payload.
+  const shown = t.corrupt !== undefined ? `corrupt: ${safeText(t.corrupt)}` : data.length > 60 ? `${data.slice(0, 57)}...` : data;
+  return `${safeText(t.id).padStart(8)}  ${t.state.padEnd(9)}  ${when(t.at ?? t.publishedAt)}  ${t.name ? `${safeText(t.name)}  ` : ''}${shown}`;
 }

@@ -43,6 +43,7 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
   const queues: QueueSnapshot[] = [];
   const workers = new Map<string, WorkerInfo>();
   const schedules: ScheduleSnapshot[] = [];
+  const corrupt: string[] = [];
   await Promise.all(
     queueNames.map(async (name) => {
       const q = new Queue(name, { connection: client });
@@ -54,9 +55,15 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
         q.schedules(),
       ]);
       for (const sc of scs) {
-        const when = sc.cron ? `cron "${sc.cron}"${sc.tz ? ` ${sc.tz}` : ''}` : `every ${formatDuration(sc.every ?? 0)}`;
-        schedules.push({ queue: name, name: sc.name, when, paused: sc.paused, next: sc.next, fired: sc.fired });
+        const when = sc.corrupt !== undefined ? '-' : sc.cron ? `cron "${sc.cron}"${sc.tz ? ` ${sc.tz}` : ''}` : `every ${formatDuration(sc.every ?? 0)}`;
+        const entry: ScheduleSnapshot = { queue: name, name: sc.name, when, paused: sc.paused, next: sc.next, fired: sc.fired };
+        if (sc.corrupt !== undefined) entry.corrupt = sc.corrupt;
+        schedules.push(entry);
       }
+      if (c.corrupt !== undefined) corrupt.push(`${name}: counters: ${c.corrupt}`);
+      if (c.setAside > 0) corrupt.push(`${name}: ${c.setAside} record(s) without a readable head set aside in ${q.keys.corrupt}`);
+      const badSeconds = hist.filter((h) => h.corrupt !== undefined);
+      if (badSeconds.length > 0) corrupt.push(`${name}: stats of ${badSeconds.length} second(s) unreadable (counted as 0), e.g. ${badSeconds[0]!.corrupt}`);
       const recent = hist.slice(-RATE_WINDOW);
       const done = recent.reduce((a, h) => a + h.completed, 0);
       const failed = recent.reduce((a, h) => a + h.failed, 0);
@@ -87,7 +94,9 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
   );
   queues.sort((a, b) => a.name.localeCompare(b.name));
   schedules.sort((a, b) => `${a.queue}/${a.name}`.localeCompare(`${b.queue}/${b.name}`));
-  return { time: now, redis: redactUrl(url), queues, workers: [...workers.values()].sort((a, b) => a.id.localeCompare(b.id)), schedules };
+  const out: Snapshot = { time: now, redis: redactUrl(url), queues, workers: [...workers.values()].sort((a, b) => a.id.localeCompare(b.id)), schedules };
+  if (corrupt.length > 0) out.corrupt = corrupt.sort();
+  return out;
 }
 
 /** task-monitor: prints the live state of every queue, refreshed, or once. */

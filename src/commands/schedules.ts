@@ -99,6 +99,9 @@ function at(ms: number | null): string {
 export function renderSchedules(list: ScheduleInfo[], now: number, c: ChalkInstance): string {
   if (list.length === 0) return 'no schedules';
   const rows = list.map((s) => {
+    if (s.corrupt !== undefined) {
+      return [s.queue, s.name, '-', 'paused (corrupt)', at(s.lastDue), String(s.fired), String(s.skipped), '-', '-', `corrupt: ${s.corrupt}`].map(safeText);
+    }
     const payload = typeof s.data === 'string' ? safeText(s.data) : safeJson(s.data);
     const task = `${s.taskName ? `${safeText(s.taskName)}: ` : ''}${payload}`;
     const next = s.paused ? 'paused' : s.next === null ? 'never' : `${at(s.next)} (${s.next <= now ? 'due' : `in ${formatDuration(s.next - now)}`})`;

@@ -1,7 +1,23 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { CorruptRecordError, QueueFullError, UsageError } from './errors.js';
 import { LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
-import { type Backoff, DEFAULT_ATTEMPTS, decodeRecord, checkBackoff, encodeOpts, type TaskRecord, validateTaskName } from './record.js';
+import {
+  type Backoff,
+  decodeAttemptErrors,
+  decodeBackoff,
+  decodeCount,
+  decodeJson,
+  decodeSchedule,
+  decodeSetting,
+  decodeTask,
+  decodeWorker,
+  DEFAULT_BACKOFF,
+  type DecodedTask,
+  type StoredWorker,
+  type TaskRecord,
+  tokenWorker,
+} from './decode.js';
+import { DEFAULT_ATTEMPTS, checkBackoff, encodeOpts, toJson, validateTaskName } from './record.js';
 import { createRedis, resolveRedisUrl } from './redis.js';
 import { runScript, scriptKeys } from './scripts.js';
 import { Waiter } from './waiter.js';
@@ -10,7 +26,6 @@ import {
   deleteSchedule,
   getSchedules,
   parseState,
-  parseStored,
   putSchedule,
   readScheduleSet,
   type ScheduleInfo,
@@ -108,6 +123,10 @@ export interface QueueCounts {
   cancelledRetained: number;
   /** Workers take no new tasks while the queue is paused. */
   paused: boolean;
+  /** Records without a readable head that workers moved to the queue's corrupt list (kept for inspection). */
+  setAside: number;
+  /** Set when a counter stored for the queue is not a whole number: why (it counts as 0). */
+  corrupt?: string;
 }
 
 export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'dead' | 'cancelled';
@@ -119,32 +138,102 @@ export interface AttemptError {
   worker?: string;
 }
 
-export interface TaskInfo<T = unknown> extends TaskRecord<T> {
+/**
+ * A task as the inspector shows it, in the library's words. When its stored record (or its
+ * result, errors or progress) cannot be decoded, `corrupt` says why; the fields hold what could
+ * be read (the id, and the record's head when that is valid) and `data` is undefined.
+ */
+export interface TaskInfo<T = unknown> {
+  id: string;
   queue: string;
   state: TaskState;
-  /** The result (completed tasks), parsed from JSON. */
-  result?: unknown;
-  /** One entry per failed attempt. */
-  errors: AttemptError[];
+  name: string;
+  data: T;
+  publishedAt: number;
+  /**
+   * Attempts made: those that ended without success, and the one running (active task) or the
+   * one that succeeded (completed task).
+   */
+  attempts: number;
+  /** Attempts in all, including the first. */
+  maxAttempts: number;
+  /** The backoff between attempts (the default when none was given). */
+  backoff: Backoff;
+  /** Longest time one attempt may run, ms (none: the worker's default). */
+  timeout?: number;
+  /** -100..100; higher runs first. */
+  priority: number;
+  /** Its fair group. */
+  group?: string;
+  /** The schedule that published it, and the due time it was published for. */
+  schedule?: { name: string; due: number };
+  /** For active tasks: the id of the worker holding its lease. */
+  worker?: string;
   /** For active tasks: the lease deadline (ms since epoch). */
   leaseUntil?: number;
   /** For delayed tasks: when the task becomes due; for finished ones: when it finished. */
   at?: number;
+  /** The result (completed tasks), parsed from JSON. */
+  result?: unknown;
+  /** One entry per failed attempt. */
+  errors: AttemptError[];
   progress?: unknown;
+  /** Why what is stored about this task cannot be read, when it cannot. */
+  corrupt?: string;
 }
 
-export interface WorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
-  queues: string[];
-  concurrency: number;
-  running: number;
-  startedAt: number;
+/** A live worker, from the description it sends with each heartbeat. */
+export interface WorkerInfo extends StoredWorker {
   lastSeen: number;
-  version: string;
-  /** Its lease (ms): it renews its tasks' leases, and reports, several times per lease. */
-  leaseMs?: number;
+  /** Why its description cannot be read, when it cannot (its fields are then empty). */
+  corrupt?: string;
+}
+
+/** A task record in the inspector's terms; a record that does not decode is listed with its reason. */
+function taskInfo<T>(queue: string, state: TaskState, d: DecodedTask<T>): TaskInfo<T> {
+  // The stored count is of the attempts that ended without success.
+  const running = state === 'active' || state === 'completed' ? 1 : 0;
+  if (!d.ok) {
+    const h = d.head;
+    return {
+      id: d.id ?? '',
+      queue,
+      state,
+      name: h?.name ?? '',
+      data: undefined as T,
+      publishedAt: h?.publishedAt ?? 0,
+      attempts: h ? h.made + running : 0,
+      maxAttempts: h?.maxAttempts ?? 0,
+      backoff: DEFAULT_BACKOFF,
+      priority: 0,
+      errors: [],
+      corrupt: d.reason,
+    };
+  }
+  const r: TaskRecord<T> = d.value;
+  const o = r.opts;
+  const t: TaskInfo<T> = {
+    id: r.id,
+    queue,
+    state,
+    name: r.name,
+    data: r.data,
+    publishedAt: r.publishedAt,
+    attempts: r.made + running,
+    maxAttempts: r.maxAttempts,
+    backoff: decodeBackoff(o),
+    priority: o.p ?? 0,
+    errors: [],
+  };
+  if (o.t !== undefined) t.timeout = o.t;
+  if (o.g !== undefined) t.group = o.g;
+  if (o.sn !== undefined) t.schedule = { name: o.sn, due: o.sd ?? 0 };
+  return t;
+}
+
+/** Adds a reason to a task's `corrupt`. */
+function addCorrupt(t: TaskInfo, reason: string): void {
+  t.corrupt = t.corrupt ? `${t.corrupt}; ${reason}` : reason;
 }
 
 /** Tasks of one add call must fit in a payload this large (bytes of JSON), unless configured. */
@@ -164,6 +253,17 @@ function openConnection(connection: string | Redis | undefined, name: string): {
 
 function num(v: unknown): number {
   return Number(v ?? 0) || 0;
+}
+
+/** Counters read from a hash: null is 0; one that is not a whole number counts as 0 and adds its reason to `bad`. */
+function counters(values: Array<string | null>, fields: readonly string[], bad: string[]): number[] {
+  return values.map((v, i) => {
+    if (v === null) return 0;
+    const d = decodeCount(v, fields[i]);
+    if (d.ok) return d.value;
+    bad.push(d.reason);
+    return 0;
+  });
 }
 
 /**
@@ -226,7 +326,7 @@ export class Queue<T = unknown> {
 
   /** A task's payload as stored (JSON); throws a UsageError when it is over maxPayloadBytes. */
   payloadJson(data: T): string {
-    const json = JSON.stringify(data === undefined ? null : data);
+    const json = toJson(data);
     if (Buffer.byteLength(json) > this.maxPayloadBytes) {
       throw new UsageError(`payload of ${Buffer.byteLength(json)} bytes is larger than the limit of ${this.maxPayloadBytes} bytes`);
     }
@@ -280,12 +380,14 @@ export class Queue<T = unknown> {
       .hmget(k.meta, 'published', 'completed', 'failed', 'retried', 'recovered', 'cancelled')
       .hget(k.config, 'paused')
       .zcard(k.cancelled)
+      .llen(k.corrupt)
       .exec();
     if (!res) throw new Error('counts: transaction aborted');
     for (const [err] of res) if (err) throw err;
-    const [wait, prio, groups, active, delayed, completed, dead, metaRaw, paused, cancelled] = res.map(([, r]) => r);
-    const meta = metaRaw as Array<string | null>;
-    return {
+    const [wait, prio, groups, active, delayed, completed, dead, metaRaw, paused, cancelled, setAside] = res.map(([, r]) => r);
+    const bad: string[] = [];
+    const meta = counters(metaRaw as Array<string | null>, ['published', 'completed', 'failed', 'retried', 'recovered', 'cancelled'], bad);
+    const out: QueueCounts = {
       waiting: num(wait) + num(prio) + num(groups),
       active: num(active),
       delayed: num(delayed),
@@ -299,7 +401,10 @@ export class Queue<T = unknown> {
       cancelled: num(meta[5]),
       cancelledRetained: num(cancelled),
       paused: paused === '1',
+      setAside: num(setAside),
     };
+    if (bad.length > 0) out.corrupt = bad.join('; ');
+    return out;
   }
 
   /** Workers stop taking this queue's tasks; running ones finish. Publishing still works. */
@@ -340,30 +445,37 @@ export class Queue<T = unknown> {
       .exec();
     if (!res) return null;
     const [active, data, delayedAt, completedAt, deadAt, result, errors, progress, prioScore, cancelledAt, groupScore] = res.map(([, r]) => r as string | null);
-    let errs: AttemptError[] = [];
-    try {
-      if (errors) errs = JSON.parse(errors) as AttemptError[];
-    } catch {
-      throw new CorruptRecordError(`corrupt errors entry of task ${this.name}#${id}: ${errors!.slice(0, 80)}`);
-    }
-    const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => ({
-      ...decodeRecord<T>(record),
-      queue: this.name,
-      state,
-      errors: errs,
-      at: at ? Number(at) : undefined,
-    });
+    const info = (record: string, state: TaskState, at?: string | null): TaskInfo<T> => {
+      const t = taskInfo<T>(this.name, state, decodeTask<T>(record));
+      // A record so broken that its id cannot be read is still the task asked for.
+      if (t.id === '') t.id = id;
+      if (at) t.at = Number(at);
+      if (errors) {
+        const e = decodeAttemptErrors(errors);
+        if (e.ok) t.errors = e.value;
+        else addCorrupt(t, e.reason);
+      }
+      return t;
+    };
+    const json = (t: TaskInfo<T>, raw: string, what: 'result' | 'progress') => {
+      const d = decodeJson(raw, `its ${what}`);
+      if (d.ok) t[what] = d.value;
+      else addCorrupt(t, d.reason);
+    };
     if (active) {
-      const t = info(active.slice(active.indexOf('|') + 1), 'active');
+      const bar = active.indexOf('|');
+      const t = info(active.slice(bar + 1), 'active');
+      const worker = tokenWorker(active.slice(0, Math.max(0, bar)));
+      if (worker !== undefined) t.worker = worker;
       const lease = await this.client.zscore(k.lease, leaseMember(id, active));
       t.leaseUntil = lease ? Number(lease) : undefined;
-      if (progress) t.progress = JSON.parse(progress);
+      if (progress) json(t, progress, 'progress');
       return t;
     }
     if (data) {
       const state: TaskState = completedAt ? 'completed' : deadAt ? 'dead' : cancelledAt ? 'cancelled' : prioScore !== null || groupScore !== null ? 'waiting' : 'delayed';
       const t = info(data, state, completedAt ?? deadAt ?? cancelledAt ?? delayedAt);
-      if (result !== null && result !== undefined) t.result = JSON.parse(result);
+      if (result !== null && result !== undefined) json(t, result, 'result');
       return t;
     }
     if (!scan) return null;
@@ -380,7 +492,7 @@ export class Queue<T = unknown> {
    * `seconds` full seconds before now, oldest first. A second counts as full 250 ms after it
    * ends: the workers send its counts just after it ends (Worker.flushStats).
    */
-  async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number; waits: number[] }>> {
+  async history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number; waits: number[]; corrupt?: string }>> {
     const last = Math.floor((now - 250) / 1000) - 1;
     const pipe = this.client.pipeline();
     const fields = ['completed', 'failed', ...WAIT_BUCKETS.map((_, i) => `w${i}`)];
@@ -388,8 +500,11 @@ export class Queue<T = unknown> {
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, v], i) => {
       if (err) throw err;
-      const [c, f, ...w] = v as Array<string | null>;
-      return { second: last - seconds + 1 + i, completed: num(c), failed: num(f), waits: w.map(num) };
+      const bad: string[] = [];
+      const [c, f, ...w] = counters(v as Array<string | null>, fields, bad);
+      const second = last - seconds + 1 + i;
+      // A field that is not a count counts as 0; the second says why.
+      return bad.length > 0 ? { second, completed: c!, failed: f!, waits: w, corrupt: bad.join('; ') } : { second, completed: c!, failed: f!, waits: w };
     });
   }
 
@@ -536,7 +651,7 @@ export class Queue<T = unknown> {
         const out: Array<TaskInfo<T>> = [];
         if (offset < len) {
           const els = await this.client.lrange(k.wait, Math.max(0, len - 1 - end), len - 1 - offset);
-          for (const e of els.reverse()) out.push({ ...decodeRecord<T>(e), queue: this.name, state: 'waiting', errors: [] });
+          for (const e of els.reverse()) out.push(taskInfo<T>(this.name, 'waiting', decodeTask<T>(e)));
         }
         if (out.length < limit) {
           const rest = limit - out.length;
@@ -628,13 +743,9 @@ export class Queue<T = unknown> {
     const { defs, states, next: pending } = await readScheduleSet(this.client, k);
     for (const [name, raw] of Object.entries(defs)) {
       if (pending.has(name)) continue;
-      let def;
-      try {
-        def = parseStored(raw);
-      } catch {
-        continue;
-      }
-      if (def.paused) continue;
+      const decoded = decodeSchedule(raw);
+      if (!decoded.ok || decoded.value.paused) continue;
+      const def = decoded.value;
       const next = new Timing(def).nextAfter(Math.max(parseState(states[name]).lastDue, def.since));
       if (next !== null && (await this.client.zadd(k.schednext, 'NX', next, name)) === 1) schedules++;
     }
@@ -702,10 +813,13 @@ export class Queue<T = unknown> {
     }
   }
 
-  /** The result of a completed task (parsed JSON), or undefined. */
+  /** The result of a completed task (parsed JSON), or undefined; throws CorruptRecordError when it cannot be read. */
   async getResult(id: string): Promise<unknown> {
     const r = await this.client.hget(this.keys.results, id);
-    return r === null ? undefined : JSON.parse(r);
+    if (r === null) return undefined;
+    const d = decodeJson(r, `the result of task ${this.name}#${id}`);
+    if (!d.ok) throw new CorruptRecordError(d.reason);
+    return d.value;
   }
 
   /** Changes this queue's settings, for every worker and publisher. */
@@ -723,17 +837,28 @@ export class Queue<T = unknown> {
     if (entries.length) await this.client.hset(this.keys.config, Object.fromEntries(entries) as Record<string, number>);
   }
 
-  async settings(): Promise<QueueSettings> {
+  /**
+   * The queue's settings as stored. A field that is not a setting, or not a whole number >= 0,
+   * is left out and listed in `corrupt` with why (the scripts take such a value for unset).
+   */
+  async settings(): Promise<QueueSettings & { corrupt?: Record<string, string> }> {
     const raw = await this.client.hgetall(this.keys.config);
     delete raw.paused;
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+    const out: QueueSettings & { corrupt?: Record<string, string> } = {};
+    for (const [field, v] of Object.entries(raw)) {
+      const d = decodeSetting(field, v);
+      if (d.ok) out[field as keyof QueueSettings] = d.value;
+      else (out.corrupt ??= {})[field] = d.reason;
+    }
+    return out;
   }
 
   /**
    * Live workers of this queue: those that sent a heartbeat within two of their leases, and
    * at least 10 s (a little clock skew between hosts does not hide a worker; the lease is 5 s
    * for workers that do not say). A worker that died stays listed in Redis until another
-   * worker's maintenance forgets it; it is not live. An entry that cannot be read is left out.
+   * worker's maintenance forgets it; it is not live. An entry whose description cannot be read
+   * is listed with `corrupt` (and empty fields) while its heartbeat is recent.
    */
   async workers(now = Date.now()): Promise<WorkerInfo[]> {
     const [seen, info] = await Promise.all([
@@ -745,13 +870,12 @@ export class Queue<T = unknown> {
       const id = seen[i]!;
       const raw = info[id];
       if (!raw) continue;
-      let w: WorkerInfo;
-      try {
-        w = { ...(JSON.parse(raw) as Omit<WorkerInfo, 'lastSeen'>), lastSeen: Number(seen[i + 1]) };
-      } catch {
-        continue;
-      }
-      if (!Array.isArray(w.queues) || now - w.lastSeen > Math.max(2 * (w.leaseMs ?? 5000), 10_000)) continue;
+      const lastSeen = Number(seen[i + 1]);
+      const d = decodeWorker(raw);
+      const w: WorkerInfo = d.ok
+        ? { ...d.value, lastSeen }
+        : { id, host: '', pid: 0, queues: [], concurrency: 0, running: 0, startedAt: 0, version: '', lastSeen, corrupt: d.reason };
+      if (!(now - w.lastSeen <= Math.max(2 * (w.leaseMs ?? 5000), 10_000))) continue;
       out.push(w);
     }
     return out;

@@ -1,60 +1,25 @@
 import { CorruptRecordError, UsageError } from './errors.js';
 import { parseDuration } from './duration.js';
+import {
+  backoffProblem,
+  type Backoff,
+  DEFAULT_BACKOFF,
+  decodeTask,
+  jsonDepthOk,
+  MAX_BACKOFF_MS,
+  MAX_JSON_DEPTH,
+  type StoredOpts,
+  TASK_NAME,
+  type TaskRecord,
+} from './decode.js';
 
-/**
- * A task record is one string, "<id>|<made>|<max>|<publishedAt>|<name>|<opts>|<data>", so that a
- * waiting task costs one list element (no per-task hash). Lua reads only the head (id, made,
- * max); the rest is the client's. opts is "" or JSON of numbers and fixed words (never a '|'),
- * data is the task's payload as JSON.
- */
-export interface Backoff {
-  type: 'exponential' | 'fixed';
-  /** Base delay (exponential) or the delay (fixed), ms. */
-  delay: number;
-  /** Upper bound for exponential delays, ms. */
-  maxDelay?: number;
-}
-
-export const DEFAULT_ATTEMPTS = 3;
-export const DEFAULT_BACKOFF: Backoff = { type: 'exponential', delay: 1000, maxDelay: 3_600_000 };
-
-/** Options stored with a task (short keys: they are kept per task in Redis). */
-export interface StoredOpts {
-  /** backoff type: e = exponential, f = fixed */
-  bt?: 'e' | 'f';
-  /** backoff delay ms */
-  bd?: number;
-  /** backoff max delay ms */
-  bm?: number;
-  /** timeout of one attempt, ms */
-  t?: number;
-  /** priority (-100..100; absent: 0) */
-  p?: number;
-  /** schedule that published the task (set by fire-17.lua) */
-  sn?: string;
-  /** due time (ms) of that schedule's fire */
-  sd?: number;
-  /** fair group */
-  g?: string;
-  /** 1: a publisher waits for the outcome (announced on the queue's events channel) */
-  w?: 1;
-}
-
-export interface TaskRecord<T = unknown> {
-  id: string;
-  /** Attempts that have ended without success. */
-  made: number;
-  maxAttempts: number;
-  publishedAt: number;
-  name: string;
-  opts: StoredOpts;
-  data: T;
-}
-
-const NAME = /^[^|\n]{0,200}$/;
+// The record format and its decoding live in decode.ts (the one module that reads what Redis
+// holds); these names stay importable from here.
+export { decodeBackoff, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, recordId } from './decode.js';
+export type { Backoff, StoredOpts, TaskRecord } from './decode.js';
 
 export function validateTaskName(name: string): string {
-  if (!NAME.test(name)) throw new UsageError(`invalid task name ${JSON.stringify(name)}: at most 200 characters, no '|' or newline`);
+  if (!TASK_NAME.test(name)) throw new UsageError(`invalid task name ${JSON.stringify(name)}: at most 200 characters, no '|' or newline`);
   return name;
 }
 
@@ -72,30 +37,23 @@ export function encodeOpts(backoff: Backoff | undefined, timeoutMs?: number, pri
   return Object.keys(o).length > 0 ? JSON.stringify(o) : '';
 }
 
-export function decodeBackoff(opts: StoredOpts): Backoff {
-  if (!opts.bt) return DEFAULT_BACKOFF;
-  return { type: opts.bt === 'f' ? 'fixed' : 'exponential', delay: opts.bd ?? 1000, maxDelay: opts.bm };
-}
-
-/** The longest backoff delay (a year): a retry time stays a whole number of ms, never Infinity. */
-const MAX_BACKOFF_MS = 366 * 86_400_000;
-
 /**
  * A backoff as the library takes it (an object or a spec string), checked: a delay that is not a
  * whole number of ms would make every retry of the task fail in Redis.
  */
 export function checkBackoff(backoff: Backoff | string | undefined): Backoff | undefined {
   if (backoff === undefined) return undefined;
-  if (typeof backoff === 'string') return parseBackoff(backoff);
-  const ms = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_BACKOFF_MS;
-  const ok =
-    (backoff.type === 'fixed' || backoff.type === 'exponential') &&
-    ms(backoff.delay) &&
-    (backoff.maxDelay === undefined || (backoff.type === 'exponential' && ms(backoff.maxDelay)));
-  if (!ok) {
-    throw new UsageError(`invalid backoff ${JSON.stringify(backoff)}: use { type: 'fixed' | 'exponential', delay, maxDelay? } with whole numbers of ms up to ${MAX_BACKOFF_MS}`);
-  }
-  return backoff;
+  const b = typeof backoff === 'string' ? parseBackoff(backoff) : backoff;
+  const why = backoffProblem(b);
+  if (why !== undefined) throw new UsageError(`invalid ${why}`);
+  return b;
+}
+
+/** A payload (or result) as JSON; throws a UsageError when it nests deeper than a stored value may. */
+export function toJson(data: unknown): string {
+  const json = JSON.stringify(data === undefined ? null : data);
+  if (!jsonDepthOk(json)) throw new UsageError(`payload nested more than ${MAX_JSON_DEPTH} levels deep`);
+  return json;
 }
 
 /** Parses "exponential[:base[:max]]" or "fixed:delay" (durations as in parseDuration). */
@@ -129,28 +87,9 @@ function backoffDelayOf(backoff: Backoff, attempt: number, random: () => number)
   return Math.round(full / 2 + random() * (full / 2));
 }
 
-const HEAD = /^(\d+)\|(\d+)\|(\d+)\|(\d+)\|([^|]*)\|([^|]*)\|/;
-
-/** Splits a record into its fields; throws CorruptRecordError when it is not one. */
+/** Splits a record into its fields; throws CorruptRecordError when it is not one (see decodeTask, which does not throw). */
 export function decodeRecord<T = unknown>(e: string): TaskRecord<T> {
-  const m = HEAD.exec(e);
-  if (!m) {
-    const id = /^\d+\|/.test(e) ? e.slice(0, e.indexOf('|')) : undefined;
-    throw new CorruptRecordError(id !== undefined ? `corrupt task record ${id}: bad head` : `corrupt task record: ${JSON.stringify(e.slice(0, 80))}`);
-  }
-  const [head, id, made, max, ts, name, opts] = m as unknown as [string, string, string, string, string, string, string];
-  let data: T;
-  let parsedOpts: StoredOpts;
-  try {
-    data = JSON.parse(e.slice(head.length)) as T;
-    parsedOpts = opts ? (JSON.parse(opts) as StoredOpts) : {};
-  } catch {
-    throw new CorruptRecordError(`corrupt task record ${id}: its payload is not valid JSON`);
-  }
-  return { id, made: Number(made), maxAttempts: Number(max), publishedAt: Number(ts), name, opts: parsedOpts, data };
-}
-
-/** The id at the head of a record, or undefined. */
-export function recordId(e: string): string | undefined {
-  return /^(\d+)\|/.exec(e)?.[1];
+  const d = decodeTask<T>(e);
+  if (!d.ok) throw new CorruptRecordError(d.reason);
+  return d.value;
 }

@@ -1,10 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-import type { CronExpressionParser } from 'cron-parser';
 import type { Redis } from 'ioredis';
-import { CorruptRecordError, UsageError } from './errors.js';
+import {
+  type Backoff,
+  CATCH_UP_POLICIES,
+  type CatchUpPolicy,
+  cronParser,
+  cronProblem,
+  decodeSchedule,
+  decodeScheduleState,
+  decodeStoredSchedule,
+  decodeTemplate,
+  EMPTY_SCHEDULE_STATE,
+  isTimeZone,
+  MAX_ATTEMPTS,
+  MAX_EVERY_MS,
+  MAX_PRIORITY,
+  MIN_EVERY_MS,
+  MIN_PRIORITY,
+  OVERLAP_POLICIES,
+  type OverlapPolicy,
+  quarantinedSchedule,
+  SCHEDULE_NAME,
+  type ScheduleState,
+  type StoredSchedule,
+} from './decode.js';
+import { MAX_TIMER_MS } from './duration.js';
+import { UsageError } from './errors.js';
 import { QUEUES_KEY, type QueueKeys } from './keys.js';
-import { type Backoff, DEFAULT_ATTEMPTS, checkBackoff, encodeOpts, validateTaskName } from './record.js';
+import { DEFAULT_ATTEMPTS, checkBackoff, encodeOpts, toJson, validateTaskName } from './record.js';
 import { runScript, scriptKeys } from './scripts.js';
 
 /**
@@ -15,27 +38,15 @@ import { runScript, scriptKeys } from './scripts.js';
  * a due time only if it is later than the last one handled.
  */
 
-export type OverlapPolicy = 'allow' | 'skip' | 'queue-one';
-export type CatchUpPolicy = 'none' | 'latest' | 'all';
-
-export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['allow', 'skip', 'queue-one'];
-export const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ['none', 'latest', 'all'];
+// The stored format is decoded in decode.ts; these names stay importable from here.
+export { CATCH_UP_POLICIES, OVERLAP_POLICIES } from './decode.js';
+export type { CatchUpPolicy, OverlapPolicy, ScheduleState, StoredSchedule } from './decode.js';
 
 /** A fire at most this late is on time, not missed, whatever the catch-up policy. */
 export const ON_TIME_MS = 5000;
 /** The most missed fires the policy `all` makes up for at once (the most recent ones). */
 export const MAX_CATCH_UP = 1000;
 export const DEFAULT_CATCH_UP_WINDOW_MS = 86_400_000;
-const MIN_EVERY_MS = 1000;
-const MAX_EVERY_MS = 366 * 86_400_000;
-
-let parser: typeof CronExpressionParser | undefined;
-
-/** cron-parser (with luxon) is loaded on first use: a program that reads no cron expression does not pay for it. */
-function cronParser(): typeof CronExpressionParser {
-  parser ??= (createRequire(import.meta.url)('cron-parser') as { CronExpressionParser: typeof CronExpressionParser }).CronExpressionParser;
-  return parser;
-}
 
 export interface ScheduleOptions {
   /** A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first). */
@@ -70,29 +81,6 @@ export interface ScheduleOptions {
   catchUpWindowMs?: number;
 }
 
-/** The definition as stored (JSON in the schedules HASH). `rev` comes first: Lua reads it with a pattern. */
-export interface StoredSchedule {
-  rev: string;
-  cron?: string;
-  every?: number;
-  tz?: string;
-  /** every: due times are anchor + k·every, k >= 1. */
-  anchor: number;
-  /** Only due times after this count (creation, a change of timing, a resume). */
-  since: number;
-  overlap: OverlapPolicy;
-  catchUp: CatchUpPolicy;
-  window: number;
-  paused: boolean;
-  priority: number;
-  taskName: string;
-  attempts: number;
-  timeout?: number;
-  backoff?: Backoff;
-  createdAt: number;
-  updatedAt: number;
-}
-
 /** What a schedule does and where it stands. */
 export interface ScheduleInfo<T = unknown> {
   name: string;
@@ -124,25 +112,19 @@ export interface ScheduleInfo<T = unknown> {
   deferred: number | null;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Set when the schedule's stored definition or task template cannot be read: why. Such a
+   * schedule is paused (a worker's scheduler sets it aside, see Scheduler) and fires nothing;
+   * publishing it again replaces it. Its timing and task fields are then empty.
+   */
+  corrupt?: string;
 }
 
-/** The fire state (schedstate HASH): "<lastDue>|<lastId>|<fired>|<skipped>|<queued>|<lastFiredAt>". */
-export interface ScheduleState {
-  lastDue: number;
-  lastId: string;
-  fired: number;
-  skipped: number;
-  queued: number;
-  lastFiredAt: number;
-}
-
+/** A schedule's fire state; one that cannot be read counts as none, as for fire-17.lua. */
 export function parseState(raw: string | null | undefined): ScheduleState {
-  const m = raw ? /^(-?\d+)\|(\d*)\|(\d+)\|(\d+)\|(-?\d+)\|(\d+)$/.exec(raw) : null;
-  if (!m) return { lastDue: 0, lastId: '', fired: 0, skipped: 0, queued: 0, lastFiredAt: 0 };
-  return { lastDue: Number(m[1]), lastId: m[2]!, fired: Number(m[3]), skipped: Number(m[4]), queued: Number(m[5]), lastFiredAt: Number(m[6]) };
+  const d = decodeScheduleState(raw);
+  return d.ok ? d.value : EMPTY_SCHEDULE_STATE;
 }
-
-const SCHEDULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function validateScheduleName(name: string): string {
   if (!SCHEDULE_NAME.test(name)) {
@@ -154,11 +136,7 @@ export function validateScheduleName(name: string): string {
 }
 
 export function validateTimeZone(tz: string): string {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-  } catch {
-    throw new UsageError(`unknown time zone ${JSON.stringify(tz)}: use an IANA name such as Europe/Berlin or UTC`);
-  }
+  if (!isTimeZone(tz)) throw new UsageError(`unknown time zone ${JSON.stringify(tz)}: use an IANA name such as Europe/Berlin or UTC`);
   return tz;
 }
 
@@ -281,32 +259,6 @@ export function planFires(timing: Timing, base: number, now: number, catchUp: Ca
   return catchUp === 'latest' && now - latest <= windowMs ? { fire: [latest] } : { fire: [], skip: latest };
 }
 
-/** Field ranges of 5- and 6-field expressions, for the step check cron-parser leaves out. */
-const CRON_FIELDS: Record<number, Array<[string, number]>> = {
-  5: [['minute', 60], ['hour', 24], ['day of month', 31], ['month', 12], ['day of week', 8]],
-  6: [['second', 60], ['minute', 60], ['hour', 24], ['day of month', 31], ['month', 12], ['day of week', 8]],
-};
-
-/**
- * What cron-parser lets through: fewer than 5 fields (it right-aligns them, so "0 9 * *" would
- * fire every minute of one hour a month), more than 6, and a step longer than its field (e.g.
- * "*\/61" minutes, which can only mean :00). Aliases (@hourly...) are left to it.
- */
-function checkCron(expr: string): void {
-  const fields = expr.trim().split(/\s+/);
-  if (fields[0]?.startsWith('@')) return;
-  const ranges = CRON_FIELDS[fields.length];
-  if (!ranges) {
-    throw new UsageError(`invalid cron expression ${JSON.stringify(expr)}: ${fields.length} fields; use 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`);
-  }
-  fields.forEach((field, i) => {
-    for (const m of field.matchAll(/\/(\d+)/g)) {
-      const [what, size] = ranges[i]!;
-      if (Number(m[1]) > size) throw new UsageError(`invalid cron expression ${JSON.stringify(expr)}: the ${what} step ${m[1]} is longer than the field (${size} values)`);
-    }
-  });
-}
-
 interface Validated {
   cron?: string;
   every?: number;
@@ -334,12 +286,8 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   let timing: Timing;
   if (opts.cron !== undefined) {
     if (opts.tz !== undefined) validateTimeZone(opts.tz);
-    checkCron(opts.cron);
-    try {
-      cronParser().parse(opts.cron, { tz: opts.tz ?? 'UTC', currentDate: now });
-    } catch (err) {
-      throw new UsageError(`invalid cron expression ${JSON.stringify(opts.cron)}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const why = cronProblem(opts.cron, opts.tz ?? 'UTC', now);
+    if (why !== undefined) throw new UsageError(`invalid cron expression ${JSON.stringify(opts.cron)}: ${why}`);
     timing = new Timing({ cron: opts.cron, tz: opts.tz, anchor: now });
     if (timing.nextAfter(now) === null) throw new UsageError(`cron expression ${JSON.stringify(opts.cron)} never fires`);
   } else {
@@ -356,15 +304,17 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   const window = opts.catchUpWindowMs ?? DEFAULT_CATCH_UP_WINDOW_MS;
   if (!Number.isInteger(window) || window < 0) throw new UsageError(`invalid catch-up window ${window}: use a whole number of ms >= 0`);
   const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to 1000`);
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) throw new UsageError(`invalid attempts ${attempts}: use a whole number from 1 to ${MAX_ATTEMPTS}`);
   const priority = opts.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < -100 || priority > 100) throw new UsageError(`invalid priority ${priority}: use a whole number from -100 to 100`);
-  if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0)) {
-    throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms > 0`);
+  if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    throw new UsageError(`invalid priority ${priority}: use a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}`);
+  }
+  if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0 && opts.timeout <= MAX_TIMER_MS)) {
+    throw new UsageError(`invalid timeout ${opts.timeout}: use a whole number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
   }
   const backoff = checkBackoff(opts.backoff);
   const taskName = validateTaskName(opts.name ?? '');
-  const json = JSON.stringify(data === undefined ? null : data);
+  const json = toJson(data);
   if (Buffer.byteLength(json) > maxPayloadBytes) {
     throw new UsageError(`payload of ${Buffer.byteLength(json)} bytes is larger than the limit of ${maxPayloadBytes} bytes`);
   }
@@ -384,20 +334,6 @@ function validate(data: unknown, opts: ScheduleOptions, maxPayloadBytes: number,
   };
 }
 
-/** Reads a stored definition; throws CorruptRecordError (naming `what`, when given) when it is not one. */
-export function parseStored(raw: string, what?: string): StoredSchedule {
-  let def: StoredSchedule | undefined;
-  try {
-    def = JSON.parse(raw) as StoredSchedule;
-  } catch {
-    def = undefined;
-  }
-  if (!def || typeof def.rev !== 'string' || (def.cron === undefined) === (def.every === undefined) || typeof def.since !== 'number') {
-    throw new CorruptRecordError(`corrupt schedule definition${what ? ` ${what}` : ''}: ${raw.slice(0, 80)}`);
-  }
-  return def;
-}
-
 function newRev(): string {
   return randomBytes(6).toString('hex');
 }
@@ -408,10 +344,19 @@ function storeJson(def: StoredSchedule): string {
   return JSON.stringify({ rev, ...rest });
 }
 
-/** Writes a definition if nobody changed the schedule since `expectedRev` was read. */
-async function casWrite(client: Redis, keys: QueueKeys, name: string, expectedRev: string, def: StoredSchedule, template: string, next: number): Promise<boolean> {
-  const res = await runScript(client, 'schedule', scriptKeys.schedule(keys), [name, expectedRev, storeJson(def), template, next]);
+/**
+ * Writes a definition (JSON) if nobody changed the schedule since `expected` was read: its rev,
+ * "" for none, or "=" and the whole definition read, for one that has no readable rev.
+ */
+async function casWrite(client: Redis, keys: QueueKeys, name: string, expected: string, json: string, template: string, next: number): Promise<boolean> {
+  const res = await runScript(client, 'schedule', scriptKeys.schedule(keys), [name, expected, json, template, next]);
   return res === 1;
+}
+
+/** What a write that replaces a stored definition expects to find: its rev, or the text itself. */
+function expectedOf(raw: string | null, rev: string | undefined): string {
+  if (raw === null) return '';
+  return rev ?? `=${raw}`;
 }
 
 /** Creates or changes a schedule. A change that keeps the timing keeps its phase and its pending catch-up. */
@@ -422,7 +367,9 @@ export async function putSchedule(client: Redis, queue: string, keys: QueueKeys,
   for (let attempt = 0; attempt < 50; attempt++) {
     const now = Date.now();
     const raw = await client.hget(keys.schedules, name);
-    const cur = raw ? parseStored(raw) : undefined;
+    const decoded = raw === null ? undefined : decodeSchedule(raw);
+    // A corrupt definition is replaced as if there were none: the new one starts afresh.
+    const cur = decoded?.ok ? decoded.value : undefined;
     const same = cur !== undefined && cur.cron === v.cron && cur.every === v.every && cur.tz === v.tz;
     const { template, ...fields } = v;
     const def: StoredSchedule = {
@@ -436,7 +383,8 @@ export async function putSchedule(client: Redis, queue: string, keys: QueueKeys,
     };
     // Same timing: the next-fire entry stays as it is (-2), so due times missed meanwhile are still made up for.
     const next = def.paused ? -1 : same ? -2 : (new Timing(def).nextAfter(now) ?? -1);
-    if (await casWrite(client, keys, name, cur?.rev ?? '', def, template, next)) {
+    const expected = cur ? cur.rev : expectedOf(raw, decoded && !decoded.ok ? decoded.rev : undefined);
+    if (await casWrite(client, keys, name, expected, storeJson(def), template, next)) {
       return (await getSchedules(client, queue, keys, [name]))[0]!;
     }
   }
@@ -449,7 +397,11 @@ export async function setSchedulePaused(client: Redis, queue: string, keys: Queu
   for (let attempt = 0; attempt < 50; attempt++) {
     const raw = await client.hget(keys.schedules, name);
     if (!raw) throw new UsageError(`no schedule ${JSON.stringify(name)} on queue ${queue}`);
-    const cur = parseStored(raw);
+    const decoded = decodeSchedule(raw);
+    if (!decoded.ok) {
+      throw new UsageError(`schedule ${name} of queue ${queue} is corrupt (${decoded.reason}): publish it again with task-publish --schedule ${name}, or delete it`);
+    }
+    const cur = decoded.value;
     const now = Date.now();
     let def: StoredSchedule;
     let next: number;
@@ -462,9 +414,22 @@ export async function setSchedulePaused(client: Redis, queue: string, keys: Queu
     } else {
       return (await getSchedules(client, queue, keys, [name]))[0]!;
     }
-    if (await casWrite(client, keys, name, cur.rev, def, '', next)) return (await getSchedules(client, queue, keys, [name]))[0]!;
+    if (await casWrite(client, keys, name, cur.rev, storeJson(def), '', next)) return (await getSchedules(client, queue, keys, [name]))[0]!;
   }
   throw new Error(`schedule ${name} is being changed by others at the same time; try again`);
+}
+
+/**
+ * Sets aside a schedule whose stored definition `raw` (or task template) does not decode: the
+ * definition is replaced, atomically and only if it is still `raw`, by a paused one that keeps
+ * the reason and the text it replaced, and its pending fire is removed. Resolves to whether it
+ * was written (false: the schedule changed or went away meanwhile).
+ */
+export async function quarantineSchedule(client: Redis, keys: QueueKeys, name: string, raw: string, reason: string): Promise<boolean> {
+  const d = decodeSchedule(raw);
+  if (!d.ok && d.quarantined) return false;
+  const rev = d.ok ? d.value.rev : d.rev;
+  return casWrite(client, keys, name, expectedOf(raw, rev), quarantinedSchedule(newRev(), reason, raw), '', -1);
 }
 
 /** Deletes a schedule and its state; resolves to whether it existed. Tasks it published stay. */
@@ -496,32 +461,52 @@ export async function readScheduleSet(
   return { defs: res[0]![1] as Record<string, string>, states: res[1]![1] as Record<string, string>, next };
 }
 
-/** The schedules of a queue (all, or the named ones that exist), by name. */
+/** The schedules of a queue (all, or the named ones that exist), by name; one that cannot be read is listed with `corrupt`. */
 export async function getSchedules(client: Redis, queue: string, keys: QueueKeys, names?: string[]): Promise<ScheduleInfo[]> {
   const { defs, states, next } = await readScheduleSet(client, keys);
   const wanted = (names ?? Object.keys(defs)).filter((n) => defs[n] !== undefined).sort();
   if (wanted.length === 0) return [];
   const templates = await client.hmget(keys.schedtask, ...wanted);
   return wanted.map((name, i) => {
-    const def = parseStored(defs[name]!, `${name} of queue ${queue}`);
     const st = parseState(states[name]);
+    const state = {
+      lastDue: st.lastDue > 0 ? st.lastDue : null,
+      lastTaskId: st.lastId || null,
+      fired: st.fired,
+      skipped: st.skipped,
+      deferred: st.queued > 0 ? st.queued : null,
+    };
+    const decoded = decodeStoredSchedule(defs[name]!, templates[i] ?? null);
+    if (!decoded.ok) {
+      return {
+        name,
+        queue,
+        data: null,
+        taskName: '',
+        attempts: 0,
+        priority: 0,
+        overlap: 'allow',
+        catchUp: 'none',
+        catchUpWindowMs: 0,
+        paused: true,
+        next: null,
+        ...state,
+        createdAt: 0,
+        updatedAt: 0,
+        corrupt: decoded.reason,
+      };
+    }
+    const def = decoded.value;
     let nextDue: number | null = next.get(name) ?? null;
     if (nextDue === null && !def.paused) nextDue = new Timing(def).nextAfter(Math.max(st.lastDue, def.since));
-    const tpl = templates[i] ?? '';
-    const m = /^\d+\|[^|]*\|[^|]*\|/.exec(tpl);
-    let data: unknown = null;
-    try {
-      data = m ? JSON.parse(tpl.slice(m[0].length)) : null;
-    } catch {
-      data = null;
-    }
+    const tpl = decodeTemplate(templates[i]!);
     return {
       name,
       queue,
       cron: def.cron,
       every: def.every,
       tz: def.tz,
-      data,
+      data: tpl.ok ? tpl.value.data : null,
       taskName: def.taskName,
       attempts: def.attempts,
       priority: def.priority,
@@ -532,11 +517,7 @@ export async function getSchedules(client: Redis, queue: string, keys: QueueKeys
       catchUpWindowMs: def.window,
       paused: def.paused,
       next: def.paused ? null : nextDue,
-      lastDue: st.lastDue > 0 ? st.lastDue : null,
-      lastTaskId: st.lastId || null,
-      fired: st.fired,
-      skipped: st.skipped,
-      deferred: st.queued > 0 ? st.queued : null,
+      ...state,
       createdAt: def.createdAt,
       updatedAt: def.updatedAt,
     };

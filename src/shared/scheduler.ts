@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import { settledWithin } from './duration.js';
 import { queueKeys, type QueueKeys } from './keys.js';
 import { createRedis, quitWithin } from './redis.js';
-import { planFires, parseState, parseStored, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
+import { decodeStoredSchedule } from './decode.js';
+import { CorruptRecordError } from './errors.js';
+import { planFires, parseState, quarantineSchedule, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
 import { registerScripts, runScript, scriptKeys } from './scripts.js';
 
 export interface SchedulerOptions {
@@ -36,8 +38,9 @@ export class Scheduler {
   private readonly client: Redis;
   private readonly keys: Map<string, QueueKeys>;
   private readonly known = new Map<string, Known>();
+  /** Schedules set aside as corrupt (queue and name -> rev of the paused stand-in): not read again. */
+  private readonly setAside = new Map<string, string>();
   private readonly syncMs: number;
-  private readonly reported = new Set<string>();
   private interval: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -91,12 +94,8 @@ export class Scheduler {
       });
   }
 
-  private report(err: unknown, once?: string): void {
+  private report(err: unknown): void {
     if (this.stopped) return;
-    if (once !== undefined) {
-      if (this.reported.has(once)) return;
-      this.reported.add(once);
-    }
     this.opts.onError?.(err instanceof Error ? err : new Error(String(err)));
   }
 
@@ -108,7 +107,7 @@ export class Scheduler {
       const { defs, states, next } = await readScheduleSet(this.client, k);
       for (const [name, raw] of Object.entries(defs)) {
         if (this.stopped) return;
-        const known = this.definition(queue, name, raw);
+        const known = await this.definition(queue, name, raw);
         if (!known || known.def.paused) continue;
         const st = parseState(states[name]);
         if (st.queued > 0) await this.call(queue, name, known, 'r', 0, -1);
@@ -127,20 +126,36 @@ export class Scheduler {
     this.arm(earliest);
   }
 
-  /** The parsed definition (cached per rev), or undefined when it cannot be read. */
-  private definition(queue: string, name: string, raw: string): Known | undefined {
+  /**
+   * The decoded definition (cached per rev), or undefined when there is none to run. A
+   * definition or task template that does not decode is set aside: replaced by a paused
+   * stand-in that keeps the reason (see quarantineSchedule), reported once, never run.
+   */
+  private async definition(queue: string, name: string, raw: string): Promise<Known | undefined> {
     const key = `${queue}\0${name}`;
     const cached = this.known.get(key);
     if (cached && raw.startsWith(`{"rev":"${cached.rev}"`)) return cached;
-    try {
-      const def = parseStored(raw);
+    const aside = this.setAside.get(key);
+    if (aside !== undefined && raw.startsWith(`{"rev":"${aside}"`)) return undefined;
+    const k = this.keys.get(queue)!;
+    const decoded = decodeStoredSchedule(raw, await this.client.hget(k.schedtask, name));
+    if (decoded.ok) {
+      const def = decoded.value;
       const known = { rev: def.rev, def, timing: new Timing(def) };
       this.known.set(key, known);
       return known;
-    } catch (err) {
-      this.report(new Error(`schedule ${name} of queue ${queue}: ${err instanceof Error ? err.message : String(err)}`), `${key}\0${raw}`);
+    }
+    this.known.delete(key);
+    if (decoded.quarantined) {
+      if (decoded.rev !== undefined) this.setAside.set(key, decoded.rev);
       return undefined;
     }
+    // Only the scheduler whose write lands reports it; when the schedule changed meanwhile,
+    // the next pass reads it again.
+    if (await quarantineSchedule(this.client, k, name, raw, decoded.reason)) {
+      this.report(new CorruptRecordError(`schedule ${name} of queue ${queue} is corrupt and was paused: ${decoded.reason}`));
+    }
+    return undefined;
   }
 
   /** Handles the due times that have come (by the catch-up policy); resolves to the next due time. */

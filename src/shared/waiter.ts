@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { decodeJson } from './decode.js';
 import { WaitTimeoutError } from './errors.js';
 import { eventsChannel } from './keys.js';
 import { duplicateClient } from './redis.js';
@@ -120,18 +121,19 @@ export class Waiter<R = unknown> {
     const state = (space < 0 ? rest : rest.slice(0, space)) as TaskOutcome['state'];
     const value = space < 0 ? undefined : rest.slice(space + 1);
     const out: TaskOutcome<R> = { id, queue: this.queue.name, state };
-    try {
-      if (state === 'completed') {
-        // An announcement of an older redtask has no result: look the task up for it.
-        if (value === undefined) return undefined;
-        out.result = JSON.parse(value) as R;
-      } else if (state === 'dead' && value !== undefined) {
-        const last = JSON.parse(value) as { attempt?: number; error?: string };
-        out.error = last.error;
-        out.attempts = last.attempt;
-      }
-    } catch {
-      return undefined;
+    // An announcement that cannot be read is as none: the task is looked up instead.
+    if (state === 'completed') {
+      // An announcement of an older redtask has no result: look the task up for it.
+      if (value === undefined) return undefined;
+      const d = decodeJson(value, 'the result');
+      if (!d.ok) return undefined;
+      out.result = d.value as R;
+    } else if (state === 'dead' && value !== undefined) {
+      const d = decodeJson(value, 'the last error');
+      if (!d.ok || typeof d.value !== 'object' || d.value === null) return undefined;
+      const last = d.value as { attempt?: unknown; error?: unknown };
+      if (typeof last.error === 'string') out.error = last.error;
+      if (typeof last.attempt === 'number') out.attempts = last.attempt;
     }
     this.forget(id);
     return out;

@@ -64,7 +64,7 @@ describe('fair groups', () => {
     await waitFor(async () => (await q.getTask(id))?.state === 'completed', 5000, 'completed on retry');
     await w.close();
     expect(tries).toBe(2);
-    expect((await q.getTask(id))?.opts.g).toBe('g1');
+    expect((await q.getTask(id))?.group).toBe('g1');
     await q.close();
   });
 

@@ -108,14 +108,16 @@ describe('several queues in one worker', () => {
     await q.close();
   });
 
-  it('does not list a worker that stopped sending heartbeats (killed) or an entry it cannot read', async () => {
+  it('does not list a worker that stopped sending heartbeats (killed); lists an entry it cannot read as corrupt', async () => {
     const q = new Queue('info-dead', { connection: redis.url });
     const c = q.client;
     const now = Date.now();
     const info = (id: string, leaseMs?: number) => JSON.stringify({ id, host: 'h', pid: 1, queues: ['info-dead'], concurrency: 1, running: 0, startedAt: now - 60_000, version: 'x', leaseMs });
     await c.zadd(q.keys.workers, now - 1000, 'live', now - 20_000, 'killed', now - 50_000, 'long-lease', now - 12_000, 'old-default', now, 'garbled');
     await c.hset(q.keys.winfo, { live: info('live', 5000), killed: info('killed', 5000), 'long-lease': info('long-lease', 30_000), 'old-default': info('old-default'), garbled: '{not json' });
-    expect((await q.workers(now)).map((w) => w.id).sort()).toEqual(['live', 'long-lease']);
+    const live = await q.workers(now);
+    expect(live.map((w) => w.id).sort()).toEqual(['garbled', 'live', 'long-lease']);
+    expect(live.find((w) => w.id === 'garbled')).toMatchObject({ queues: [], corrupt: 'its description: not valid JSON' });
     expect((await q.workers(now + 60_000)).map((w) => w.id)).toEqual([]);
     await q.close();
   });

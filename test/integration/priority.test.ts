@@ -34,7 +34,7 @@ describe('priorities', () => {
     await q.addBulk(plan.map(([data, priority]) => ({ data, opts: { priority } })));
     expect((await q.counts()).waiting).toBe(plan.length);
     const t = await q.getTask((await q.add('probe', { priority: 3 })));
-    expect(t).toMatchObject({ state: 'waiting', opts: { p: 3 } });
+    expect(t).toMatchObject({ state: 'waiting', priority: 3 });
     const order = await runAll('prio', plan.length + 1);
     expect(order).toEqual(['top', 'high-1', 'high-2', 'mid-1', 'probe', 'zero-1', 'zero-2', 'low-1', 'low-2', 'lowest']);
     await q.close();

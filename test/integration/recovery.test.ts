@@ -68,7 +68,7 @@ describe('fencing: a stale lease holder cannot settle', () => {
     expect(m.slice(0, 3)).toEqual([1, 0, 0]);
     const recovered = (await q.getTask(id))!;
     expect(recovered.state).toBe('waiting');
-    expect(recovered.made).toBe(1);
+    expect(recovered.attempts).toBe(1);
     expect(recovered.errors).toHaveLength(1);
     expect(recovered.errors[0]!.error).toMatch(/lease expired: worker workerA/);
 
@@ -543,12 +543,13 @@ describe('crash recovery', () => {
       expect(t.state).toBe('completed');
       expect(t.result).toBe(t.data * 10);
       if (heldIds.includes(id)) {
-        expect(t.made).toBe(1);
+        // The attempt whose lease expired, and the one that completed.
+        expect(t.attempts).toBe(2);
         expect(t.errors).toHaveLength(1);
         expect(t.errors[0]!.error).toMatch(/lease expired/);
         expect(t.errors[0]!.worker).toBe('crashchild');
       } else {
-        expect(t.made).toBe(0);
+        expect(t.attempts).toBe(1);
         expect(t.errors).toEqual([]);
       }
     }

@@ -53,7 +53,7 @@ describe('retries and dead-lettering', () => {
 
     const t = (await q.getTask(id))!;
     expect(t.state).toBe('dead');
-    expect(t.made).toBe(3);
+    expect(t.attempts).toBe(3);
     expect(t.data).toEqual({ n: 1 });
     expect(t.errors.map((e) => e.attempt)).toEqual([1, 2, 3]);
     expect(t.errors.map((e) => e.error)).toEqual(['boom 1', 'boom 2', 'boom 3']);
@@ -109,7 +109,7 @@ describe('retries and dead-lettering', () => {
     await w.close();
     expect(starts.get(id)).toHaveLength(1);
     const t = (await q.getTask(id))!;
-    expect(t.made).toBe(1);
+    expect(t.attempts).toBe(1);
     expect(t.errors).toHaveLength(1);
     expect(t.errors[0]!.error).toBe('bad input');
     expect(await q.counts()).toMatchObject({ failed: 1, retried: 0, deadRetained: 1 });
@@ -130,7 +130,7 @@ describe('retries and dead-lettering', () => {
     expect(starts.get(id)).toHaveLength(3);
     const t = (await q.getTask(id))!;
     expect(t.result).toEqual({ ok: 3 });
-    expect(t.made).toBe(2);
+    expect(t.attempts).toBe(3);
     expect(t.errors.map((e) => e.error)).toEqual(['try 1', 'try 2']);
     expect(await q.counts()).toMatchObject({ completed: 1, failed: 0, retried: 2, deadRetained: 0, completedRetained: 1 });
     expect(errors).toEqual([]);

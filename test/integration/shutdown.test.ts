@@ -51,7 +51,7 @@ describe('graceful shutdown', () => {
     await w.close(10_000);
     expect(started).toEqual([]);
     expect(await q.counts()).toMatchObject({ waiting: 3, active: 0, completed: 0, failed: 0 });
-    for (const id of ids) expect((await q.getTask(id))!.made).toBe(0);
+    for (const id of ids) expect((await q.getTask(id))!.attempts).toBe(0);
     expect((await q.client.zrange(q.keys.lease, 0, -1)).filter((m) => m !== LEASE_PIN)).toEqual([]);
     expect(errors).toEqual([]);
     await q.close();
@@ -93,7 +93,7 @@ describe('graceful shutdown', () => {
     for (const id of ids.slice(2)) {
       const t = (await q.getTask(id))!;
       expect(t.state).toBe('waiting');
-      expect(t.made).toBe(0);
+      expect(t.attempts).toBe(0);
       expect(t.errors).toEqual([]);
     }
     // The worker removed itself from the queue's worker list.
@@ -146,7 +146,7 @@ describe('graceful shutdown', () => {
 
     const t = (await q.getTask(a!))!;
     expect(t.state).toBe('waiting');
-    expect(t.made).toBe(0);
+    expect(t.attempts).toBe(0);
     expect(t.errors).toEqual([]);
     // Front of the queue: the next RPOP takes it, before b and c.
     expect((await q.client.lindex(q.keys.wait, -1))!.startsWith(`${a}|0|2|`)).toBe(true);
@@ -206,7 +206,7 @@ describe('graceful shutdown', () => {
     expect(startedOnB).toBeGreaterThanOrEqual(stoppedAt);
     await b.close();
     expect(await q.counts()).toMatchObject({ completed: 1, failed: 0, retried: 0 });
-    expect((await q.getTask(id))!.made).toBe(0);
+    expect((await q.getTask(id))!.attempts).toBe(1);
     await q.close();
   });
 
@@ -325,7 +325,7 @@ describe('graceful shutdown', () => {
     expect(failed).toEqual([]);
     const t = (await q.getTask(id))!;
     expect(t.state).toBe('waiting');
-    expect(t.made).toBe(0);
+    expect(t.attempts).toBe(0);
     expect(await q.counts()).toMatchObject({ waiting: 1, failed: 0, deadRetained: 0 });
     await q.close();
   });

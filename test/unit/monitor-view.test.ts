@@ -110,10 +110,12 @@ describe('monitor view (pure)', () => {
       queue: 'emails',
       name: 'welcome',
       state: 'dead',
-      made: 2,
+      attempts: 2,
       maxAttempts: 2,
+      backoff: { type: 'fixed', delay: 1000 },
+      priority: 5,
+      group: 'tenant-1',
       publishedAt: Date.UTC(2026, 10, 26, 11, 0, 0),
-      opts: { p: 5, g: 'tenant-1' },
       data: { to: 'a@example.com' },
       errors: [
         { attempt: 1, at: Date.UTC(2026, 10, 26, 11, 0, 1), error: 'SMTP 451', worker: 'w1' },
@@ -125,7 +127,7 @@ describe('monitor view (pure)', () => {
       [
         'emails#42 welcome  dead',
         'published  2026-11-26 11:00:00.000 UTC',
-        'attempts   2 made of 2',
+        'attempts   2 of 2',
         'priority   5',
         'group      tenant-1',
         'ended      2026-11-26 11:00:03.000 UTC',

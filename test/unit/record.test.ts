@@ -59,7 +59,7 @@ describe('decodeRecord', () => {
   });
 
   it('rejects a payload or opts that is not JSON', () => {
-    expect(() => decodeRecord('9|0|3|5|n||{not json')).toThrow(/payload is not valid JSON/);
+    expect(() => decodeRecord('9|0|3|5|n||{not json')).toThrow(/its payload: not valid JSON/);
     expect(() => decodeRecord('9|0|3|5|n|{bad|null')).toThrow(CorruptRecordError);
     expect(() => decodeRecord('9|0|3|5|n||')).toThrow(CorruptRecordError);
   });

@@ -4,9 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type Clock, sleep, systemClock } from '../clock.js';
 import { MAX_TIMER_MS, settledWithin } from '../duration.js';
-import { errorMessage } from '../errors.js';
 import { queueKeys, type QueueKeys, validateQueueName } from '../keys.js';
-import { decodeRecord, recordId, type TaskRecord } from '../record.js';
+import { decodeTask } from '../decode.js';
 import { checkDatabase, createRedis, isCluster, quitWithin, redactUrl, resolveRedisUrl } from '../redis.js';
 import { Scheduler } from '../scheduler.js';
 import { registerScripts } from '../scripts.js';
@@ -21,17 +20,6 @@ import type { Handler, Task, WorkerEvents, WorkerOptions } from './types.js';
 
 export { UnrecoverableError, TaskAbortedError, isUnrecoverable, isTaskAborted } from './types.js';
 export type { Handler, HandlerContext, Task, WorkerEvents, WorkerOptions } from './types.js';
-
-/** A leased record, decoded, or the reason it cannot be (see Worker.leased). */
-function decodeLeased<T>(raw: string): { ok: true; value: TaskRecord<T> } | { ok: false; id: string | undefined; reason: string } {
-  try {
-    const rec = decodeRecord<T>(raw);
-    if (rec.opts === null || typeof rec.opts !== 'object' || Array.isArray(rec.opts)) return { ok: false, id: rec.id, reason: `corrupt task record ${rec.id}: its options are not an object` };
-    return { ok: true, value: rec };
-  } catch (err) {
-    return { ok: false, id: recordId(raw), reason: errorMessage(err) };
-  }
-}
 
 /**
  * Runs tasks from one or more queues. A composition of parts with one job each:
@@ -211,7 +199,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   /** What the task calls leased: started, or handed back once close() began (see shutdown). */
   private leased(queue: string, records: string[], token: string): void {
     for (const raw of records) {
-      const decoded = decodeLeased<T>(raw);
+      const decoded = decodeTask<T>(raw);
       if (!decoded.ok) {
         // Retrying cannot make a record readable: it is dead-lettered with the reason, and the
         // worker goes on with the next task.
