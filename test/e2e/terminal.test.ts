@@ -51,7 +51,7 @@ describe('the terminal sees no control characters', () => {
     // A worker record with hostile fields, as a record written to Redis by anyone could have.
     const now = Date.now();
     await c.zadd(`rt:{${Q}}:workers`, now, HOSTILE);
-    await c.hset(`rt:{${Q}}:winfo`, HOSTILE, JSON.stringify({ id: HOSTILE, host: HOSTILE, pid: HOSTILE, queues: [Q, HOSTILE], concurrency: 1, running: 0, startedAt: now, version: HOSTILE, leaseMs: 60_000 }));
+    await c.hset(`rt:{${Q}}:winfo`, HOSTILE, JSON.stringify({ id: HOSTILE, host: HOSTILE, pid: 4242, queues: [Q, HOSTILE], concurrency: 1, running: 0, startedAt: now, version: HOSTILE.slice(0, 60), leaseMs: 60_000 }));
   });
 
   it("task-worker's log: task names, labels and a failed command's stderr", async () => {
@@ -93,7 +93,8 @@ describe('the terminal sees no control characters', () => {
 
   it('task-monitor --once: the table, the worker fields, and JSON', async () => {
     const text = clean(await cli('task-monitor', ['--once', '-q', Q]), '--once').stdout;
-    expect(text).toContain(`${HOSTILE_SHOWN}  ${HOSTILE_SHOWN}  ${HOSTILE_SHOWN}`);
+    expect(text).toContain(`${HOSTILE_SHOWN}  ${HOSTILE_SHOWN}`);
+    expect(text).toContain(`4242  ${Q},${HOSTILE_SHOWN}`);
     const json = clean(await cli('task-monitor', ['--once', '--json', '-q', Q]), '--once --json').stdout;
     expect((JSON.parse(json) as { workers: Array<{ host: string }> }).workers.map((w) => w.host)).toContain(HOSTILE);
   });

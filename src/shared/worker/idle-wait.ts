@@ -26,6 +26,8 @@ interface Waiter {
   connection: Connection | undefined;
   /** CLIENT ID of its connection while connected (for CLIENT UNBLOCK from the main one). */
   clientId: number | undefined;
+  /** Resolves once clientId is known for the current connection (or could not be had). */
+  clientIdKnown: Promise<void> | undefined;
   loop: Promise<void> | undefined;
 }
 
@@ -65,7 +67,7 @@ export class IdleWait {
     private readonly dispatcher: Dispatcher,
     private readonly host: IdleWaitHost,
   ) {
-    this.waiters = groups.map((queues) => ({ queues, markers: queues.map((q) => keys.get(q)!.marker), connection: undefined, clientId: undefined, loop: undefined }));
+    this.waiters = groups.map((queues) => ({ queues, markers: queues.map((q) => keys.get(q)!.marker), connection: undefined, clientId: undefined, clientIdKnown: undefined, loop: undefined }));
   }
 
   /** Connects the waits' connections and starts waiting whenever the worker is idle. */
@@ -111,8 +113,8 @@ export class IdleWait {
     client.on('error', () => undefined);
     if (w.queues.length === 1 && !isCluster(this.client)) {
       client.on('ready', () => {
-        client.client('ID').then(
-          (id) => (w.clientId = Number(id)),
+        w.clientIdKnown = client.client('ID').then(
+          (id) => void (w.clientId = Number(id)),
           () => undefined,
         );
       });
@@ -135,6 +137,9 @@ export class IdleWait {
       }
       // (After a wait that popped "d", one plain wait: the reserve behind it would run at once and,
       // on a rate-limited queue, set "d" again, round after round.)
+      // (A wait that begins while the connection is still being made waits for it, briefly, so
+      // that the first wait after start-up is a queued one too.)
+      if (w.queues.length === 1 && !isCluster(this.client) && w.clientId === undefined) await this.connected(w);
       const queued = w.clientId !== undefined && this.canUnblock && !this.plainNext && conn.ready;
       this.plainNext = false;
       if (queued && (await this.waitWithReserve(w.queues[0]!, conn))) continue;
@@ -154,6 +159,16 @@ export class IdleWait {
       }
       this.idle = false;
       this.dispatcher.wokeUp(woke === undefined ? [] : [woke]);
+    }
+  }
+
+  /** Waits up to a second for the wait connection and its CLIENT ID. */
+  private async connected(w: Waiter): Promise<void> {
+    const until = this.host.clock.now() + 1000;
+    while (w.clientId === undefined && this.running() && this.host.clock.now() < until) {
+      if (w.clientIdKnown) await w.clientIdKnown;
+      else await sleep(10, this.host.clock);
+      if (w.clientId === undefined) await sleep(10, this.host.clock);
     }
   }
 
