@@ -50,6 +50,42 @@ export class CorruptRecordError extends RedtaskError {
   override name = 'CorruptRecordError';
 }
 
+/** What a script's caller knows that the error it becomes may need. */
+export interface ScriptErrorContext {
+  /** The queue the script ran on. */
+  queue: string;
+  /** The ids that earlier calls of the same request accepted (publish). */
+  accepted?: string[];
+}
+
+/**
+ * The errors the Lua scripts reply with, by code: each code is a value of RT_ERR in
+ * src/shared/lua/lib/errors.lua, the first word of the error reply; the rest of the reply is its
+ * detail. Each becomes one typed error here.
+ */
+export const SCRIPT_ERRORS: Record<string, (detail: string, at: ScriptErrorContext) => RedtaskError> = {
+  /** publish: the queue's maxWaiting would be exceeded; detail: the number of tasks waiting. */
+  RT_QUEUE_FULL: (waiting, at) => {
+    const accepted = at.accepted ?? [];
+    const part = accepted.length ? ` (the first ${accepted.length} tasks were accepted)` : '';
+    return new QueueFullError(`queue ${at.queue} is full: ${waiting} tasks waiting, maxWaiting would be exceeded${part}`, accepted);
+  },
+  /** An argument the script cannot use; detail: what was wrong. */
+  RT_BAD_ARGUMENT: (detail) => new UsageError(detail),
+};
+
+const SCRIPT_ERROR = /^(RT_[A-Z_]+)(?: ([\s\S]*))?$/;
+
+/**
+ * The typed error of a script's error reply (see SCRIPT_ERRORS); any other error as it is.
+ * Callers of a script that can refuse: `runScript(...).catch((err) => { throw scriptError(err, at) })`.
+ */
+export function scriptError(err: unknown, at: ScriptErrorContext): unknown {
+  const m = err instanceof Error ? SCRIPT_ERROR.exec(err.message) : null;
+  const make = m ? SCRIPT_ERRORS[m[1]!] : undefined;
+  return make ? make(m![2] ?? '', at) : err;
+}
+
 /** Maps any error to the exit code a program should end with. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return ExitCode.usage;

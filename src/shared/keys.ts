@@ -4,20 +4,20 @@ import { UsageError } from './errors.js';
  * A member kept in every lease ZSET with the score +inf (never due). Being longer than
  * zset-max-listpack-value, it keeps the ZSET in its skiplist encoding, where ZADD and ZREM cost
  * O(log n) instead of moving the whole listpack. Not a task: readers of the lease ZSET skip it.
- * The Lua scripts spell it RT_LEASE_PIN (lib/record.lua).
+ * The Lua scripts spell it RT_LEASE_PIN (lib/lease.lua).
  */
 export const LEASE_PIN = '~pin: keeps this sorted set in its skiplist encoding (fast inserts); it is not a task';
 
 /**
  * A member of the lease ZSET: "<id>|<token>", the task and the fencing token of its lease (as
- * rt_member in lib/record.lua). The token of an active task is the head of its entry in
+ * rt_member in lib/lease.lua). The token of an active task is the head of its entry in
  * `active`, "<token>|<record>".
  */
 export function leaseMember(id: string, activeEntry: string): string {
   return `${id}|${activeEntry.slice(0, activeEntry.indexOf('|'))}`;
 }
 
-/** The task id and token of a lease member (the token is undefined for a bare id, written by an older redtask). */
+/** The task id and token of a lease member (the token is undefined for a member without one, which is the lease of no task). */
 export function splitLeaseMember(member: string): { id: string; token: string | undefined } {
   const bar = member.indexOf('|');
   return bar < 0 ? { id: member, token: undefined } : { id: member.slice(0, bar), token: member.slice(bar + 1) };

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { CorruptRecordError, QueueFullError, UsageError } from './errors.js';
+import { CorruptRecordError, scriptError, UsageError } from './errors.js';
 import { LEASE_PIN, leaseMember, QUEUES_KEY, queueKeys, type QueueKeys, splitLeaseMember, statsKey, validateQueueName, WAIT_BUCKETS } from './keys.js';
 import {
   type Backoff,
@@ -311,13 +311,9 @@ export class Queue<T = unknown> {
       // Due now, priority 0, no group, no key: only the records go (the script's plain mode).
       const plain = chunk.every((e) => e[0] === 0 && e[1] === 0 && e[2] === '' && e[3] === '');
       const args = plain ? [now, -chunk.length, ...chunk.map((e) => e[5]!)] : [now, chunk.length, ...chunk.flat()];
-      const res = (await runScript(this.client, 'publish', scriptKeys.publish(this.keys), args)) as Array<number | string>;
-      if (res[0] === -1) {
-        throw new QueueFullError(
-          `queue ${this.name} is full: ${res[1]} tasks waiting, maxWaiting would be exceeded${ids.length ? ` (the first ${ids.length} tasks were accepted)` : ''}`,
-          ids,
-        );
-      }
+      const res = (await runScript(this.client, 'publish', scriptKeys.publish(this.keys), args).catch((err: unknown) => {
+        throw scriptError(err, { queue: this.name, accepted: ids });
+      })) as Array<number | string>;
       if (res[0] === -2) for (const id of res.slice(1)) ids.push(String(id));
       else for (let k = 0; k < Number(res[1]); k++) ids.push(String(Number(res[0]) + k));
     }
@@ -776,7 +772,10 @@ export class Queue<T = unknown> {
    */
   async purge(state: Exclude<TaskState, 'active'>): Promise<number> {
     const k = this.keys;
-    const run = (args: string[]) => runScript(this.client, 'remove', scriptKeys.remove(k), args).then(Number);
+    const run = (args: string[]) =>
+      runScript(this.client, 'remove', scriptKeys.remove(k), args).then(Number, (err: unknown) => {
+        throw scriptError(err, { queue: this.name });
+      });
     let n = 0;
     if (state === 'waiting') n += await run(['list']);
     const sets = state === 'waiting' ? [k.prio, k.groups] : [{ delayed: k.delayed, completed: k.completed, dead: k.dead, cancelled: k.cancelled }[state]];

@@ -8,7 +8,9 @@ import type { QueueKeys } from './keys.js';
  * Loads the Lua scripts in ./lua once and registers them on a client with defineCommand
  * (EVALSHA, falling back to EVAL after a restart emptied the script cache).
  * A script's file name is its contract: `cancel-14.lua` is the script `cancel` with 14 keys.
- * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once.
+ * A line `--@include name` inlines ./lua/lib/name.lua, so helpers are written once. An include
+ * file may include others (at its top, before it uses them); each file goes into a script once,
+ * where it is first included, after the files it includes.
  */
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
@@ -21,14 +23,26 @@ export interface ScriptSource {
   file: string;
 }
 
-const INCLUDE = /^--@include (\w+)\s*$/gm;
+const INCLUDE = /^--@include (\w+)[ \t]*$/gm;
 
 function readLib(lib: string): string {
-  return readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8');
+  try {
+    return readFileSync(new URL(`lib/${lib}.lua`, LUA_DIR), 'utf8');
+  } catch (err) {
+    throw new Error(`Lua include ${lib}: no file lib/${lib}.lua`, { cause: err });
+  }
 }
 
-function inline(source: string): string {
-  return source.replace(INCLUDE, (_line, lib: string) => readLib(lib));
+/** An include file with the files it includes inlined, or "" when `seen` has it already. */
+function expand(lib: string, seen: Set<string>): string {
+  if (seen.has(lib)) return '';
+  seen.add(lib);
+  return inline(readLib(lib), seen);
+}
+
+/** The source with its includes inlined, each file once (`seen` holds those already inlined). */
+function inline(source: string, seen = new Set<string>()): string {
+  return source.replace(INCLUDE, (_line, lib: string) => expand(lib, seen));
 }
 
 let cache: ScriptSource[] | undefined;
@@ -82,17 +96,19 @@ let library: FunctionLibrary | undefined;
 export function functionLibrary(): FunctionLibrary {
   if (!library) {
     const sources = loadScripts();
-    // The helpers the bodies include go into the library once, so the bodies lose their includes.
-    const included: string[] = [];
+    // The helpers the bodies include (and the files those include) go into the library once,
+    // before the bodies, so the bodies lose their includes.
+    const seen = new Set<string>();
+    const helpers: string[] = [];
     const bodies = FUNCTION_SCRIPTS.map((name) => {
       const file = sources.find((s) => s.name === name)!.file;
       const body = readFileSync(new URL(file, LUA_DIR), 'utf8').replace(INCLUDE, (_line, lib: string) => {
-        if (!included.includes(lib)) included.push(lib);
+        helpers.push(expand(lib, seen));
         return '';
       });
       return { name, body };
     });
-    const libs = included.map(readLib).join('\n');
+    const libs = helpers.filter((h) => h !== '').join('\n');
     // The names carry a hash of the whole library as loaded (helpers, bodies and wrappers).
     let code = `#!lua name=redtask_@HASH@\n${libs}\n`;
     for (const b of bodies) {

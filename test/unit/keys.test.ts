@@ -29,7 +29,7 @@ describe('queueKeys', () => {
   it('names each key after its role', () => {
     const { prefix, ...k } = queueKeys('q');
     expect(prefix).toBe('rt:{q}:');
-    // The hot-path scripts build a key as prefix .. role (rt_keys in lib/record.lua).
+    // The hot-path scripts build a key as prefix .. role (rt_keys in lib/keys.lua).
     for (const [role, key] of Object.entries(k)) expect(key).toBe(`${prefix}${role}`);
   });
 
@@ -51,7 +51,7 @@ describe('queueKeys', () => {
 
 describe('LEASE_PIN', () => {
   it('is the pin the Lua scripts add, longer than zset-max-listpack-value (64 bytes), and no task id', () => {
-    const lua = readFileSync(new URL('../../src/shared/lua/lib/record.lua', import.meta.url), 'utf8');
+    const lua = readFileSync(new URL('../../src/shared/lua/lib/lease.lua', import.meta.url), 'utf8');
     expect(lua).toContain(`local RT_LEASE_PIN = '${LEASE_PIN}'`);
     expect(Buffer.byteLength(LEASE_PIN)).toBeGreaterThan(64);
     expect(LEASE_PIN).not.toMatch(/^\d+$/);

@@ -11,7 +11,11 @@ is in none of them (unknown, finished, or already cancelled). An active task's w
 at its next heartbeat: its handler's signal fires and its outcome is discarded; a cancelled task
 is never retried.
 ]]
---@include record
+--@include lease
+--@include groups
+--@include notify
+--@include config
+--@include retention
 local now = tonumber(ARGV[1])
 local id = ARGV[2]
 local e, from
@@ -20,8 +24,7 @@ if cur then
   local token
   token, e = rt_entry(cur)
   redis.call('HDEL', KEYS[4], id)
-  -- The lease member, and the bare id an older redtask used.
-  redis.call('ZREM', KEYS[5], rt_member(id, token), id)
+  redis.call('ZREM', KEYS[5], rt_member(id, token))
   redis.call('HDEL', KEYS[6], id)
   rt_group_done({ gactive = KEYS[14] }, e)
   from = 'active'

@@ -7,7 +7,7 @@ then pairs: task id, token
 Returns {lost, cancelled}: ids whose lease this worker no longer holds, because the task was
 recovered and handed to another worker (lost) or cancelled: their handlers should be aborted.
 ]]
---@include record
+--@include lease
 local now = tonumber(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[3])

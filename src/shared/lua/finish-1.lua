@@ -35,7 +35,16 @@ delayed tasks are promoted first).
 The common case (completions) is done with one command per batch, not per task, and without a
 table per task: the ids go to Redis as the slice of ARGV they arrived in.
 ]]
+--@include int
+--@include keys
+--@include config
+--@include lease
 --@include record
+--@include history
+--@include retention
+--@include notify
+--@include groups
+--@include waiting
 --@include reserve
 local Q = rt_keys(KEYS[1])
 local cfg = rt_config(Q.config)

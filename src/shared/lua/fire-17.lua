@@ -8,12 +8,14 @@ KEYS[2] schedtask   HASH  name -> record template "<max>|<name>|<opts>|<data>";
 KEYS[3] schedstate  HASH  name -> "<lastDue>|<lastId>|<fired>|<skipped>|<queued>|<lastFiredAt>"
 KEYS[4] schednext   ZSET  name -> next due time
 KEYS[5] meta (id sequence, published)  KEYS[6] wait  KEYS[7] prio  KEYS[8] data
-KEYS[9] marker (wakes an idle worker)  KEYS[10] config (maxWaiting)
+KEYS[9] marker (wakes an idle worker)  KEYS[10] config (maxWaiting): the task is published the
+way publish-11.lua publishes one (lib/publish.lua).
 The overlap check looks the last published task up in KEYS[11] active, KEYS[12] delayed,
 KEYS[7] prio and KEYS[6] wait (pending) and in KEYS[13] completed, KEYS[14] dead and
 KEYS[15] cancelled (finished). The wait list is searched (O(waiting)) only when the task is in
 none of the others: with LPOS for its exact record when it never failed (no entry in KEYS[16]
-errors), else by its id (its attempt count in the record is not known here). KEYS[17] groups (waiting grouped tasks count towards maxWaiting).
+errors), else by its id (its attempt count in the record is not known here). KEYS[17] groups
+(waiting grouped tasks count towards maxWaiting).
 ARGV[1] now (ms), ARGV[2] schedule name, ARGV[3] rev of the definition the caller computed from
 ARGV[4] mode: f = fire the due time; s = skip it (missed, by the catch-up policy);
         r = release the fire that queue-one deferred, if the previous task has finished
@@ -28,7 +30,8 @@ Returns {status, task id or "", lastDue, the due time the task is for (fired)}. 
   paused, gone (no such schedule), stale (the definition changed: compute again)
 The task's options get "sn" (schedule name) and "sd" (due time), so its handler knows both.
 ]]
---@include record
+--@include int
+--@include publish
 local now = ARGV[1]
 local name = ARGV[2]
 local mode = ARGV[4]
@@ -85,10 +88,11 @@ local function pending()
   return false
 end
 
-local function full()
-  local maxWaiting = tonumber(redis.call('HGET', KEYS[10], 'maxWaiting') or '0') or 0
-  return maxWaiting > 0 and redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[17]) >= maxWaiting
-end
+-- The queue's keys as lib/publish.lua needs them (a schedule's tasks have no group).
+local Q = {
+  meta = KEYS[5], wait = KEYS[6], prio = KEYS[7], data = KEYS[8], marker = KEYS[9], config = KEYS[10], delayed = KEYS[12],
+  groups = KEYS[17],
+}
 
 -- Publishes one task from the template, tagged with the schedule and the due time.
 local function publish(due)
@@ -100,17 +104,11 @@ local function publish(due)
   local tag = '"sn":"' .. name .. '","sd":' .. due
   if opts == '' then opts = '{' .. tag .. '}' else opts = string.sub(opts, 1, -2) .. ',' .. tag .. '}' end
   local tail = max .. '|' .. now .. '|' .. tname .. '|' .. opts .. '|' .. data
-  local id = tostring(redis.call('HINCRBY', KEYS[5], 'seq', 1))
-  local e = id .. '|0|' .. tail
-  local p = tonumber(def.priority) or 0
-  if p ~= 0 then
-    redis.call('ZADD', KEYS[7], rt_prio_score(p, id), id)
-    redis.call('HSET', KEYS[8], id, e)
-  else
-    redis.call('LPUSH', KEYS[6], e)
-  end
-  redis.call('HINCRBY', KEYS[5], 'published', 1)
-  redis.call('ZADD', KEYS[9], 0, 'm')
+  local id = rt_int(rt_new_ids(Q, 1))
+  local P = rt_publisher(Q)
+  local t = tonumber(now)
+  rt_publish_task(P, id, id .. '|0|' .. tail, t, t, tonumber(def.priority) or 0, '')
+  rt_published(P, 1)
   if def.overlap ~= 'allow' then
     redis.call('HSET', KEYS[2], name .. '|last', tail)
   end
@@ -123,7 +121,7 @@ end
 if mode == 'r' then
   if queued <= 0 or pending() then return {'idle', '', lastDue} end
   local status, id, d = 'skipped', '', queued
-  if full() then
+  if rt_full(Q, 1) then
     skipped = skipped + 1
   else
     id = publish(n2s(queued))
@@ -155,7 +153,7 @@ if mode == 'f' then
       skipped = skipped + 1
       queued = 0
     end
-    if full() then
+    if rt_full(Q, 1) then
       skipped = skipped + 1
       status = 'skipped'
     else

@@ -5,14 +5,15 @@ ARGV[1] now, ARGV[2] kind, then ids:
   orphan-active: a task active with no lease deadline: it gets an expired one, so maintenance
                  recovers it at once (as if its worker had died)
   stale-lease:   (lease members "<id>|<token>", not ids) a lease deadline whose task is not
-                 active under that token: removed; a bare "<id>" (an older redtask's lease) when
-                 its task is not active or has a lease of its own
+                 active under that token, or a member without a token: removed
   orphan-record: a record in data that no state points to: dead-lettered with an fsck error,
                  for an operator to retry or delete
   gactive:       (no ids) the fair groups' running counts are recounted from the active tasks
 Returns the number of repairs made.
 ]]
 --@include record
+--@include lease
+--@include history
 local now = tonumber(ARGV[1])
 local kind = ARGV[2]
 local fixed = 0
@@ -35,8 +36,7 @@ for i = 3, #ARGV do
     local cur = redis.call('HGET', KEYS[1], id)
     if cur then
       local member = rt_member(id, (rt_entry(cur)))
-      -- A bare id is the lease of an older redtask's worker that may still be running the task.
-      if not redis.call('ZSCORE', KEYS[2], member) and not redis.call('ZSCORE', KEYS[2], id) then
+      if not redis.call('ZSCORE', KEYS[2], member) then
         redis.call('ZADD', KEYS[2], now - 1, member)
         fixed = fixed + 1
       end
@@ -44,13 +44,8 @@ for i = 3, #ARGV do
   elseif kind == 'stale-lease' then
     local taskId, token = rt_unmember(id)
     local cur = redis.call('HGET', KEYS[1], taskId)
-    local held
-    if token then
-      held = rt_held(cur, token)
-    else
-      -- A bare id (older redtask): stale when its task is not active, or has a lease of its own.
-      held = cur and not redis.call('ZSCORE', KEYS[2], rt_member(taskId, (rt_entry(cur))))
-    end
+    -- A member without a token is the lease of no task.
+    local held = token and rt_held(cur, token)
     if not held and redis.call('ZREM', KEYS[2], id) == 1 then fixed = fixed + 1 end
   elseif kind == 'orphan-record' then
     if redis.call('HEXISTS', KEYS[3], id) == 1

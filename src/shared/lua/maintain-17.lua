@@ -13,7 +13,14 @@ time still pending (ms), or -1 when there is none.
 A recovered task goes back to the front of the queue with one attempt counted; when that was
 its last attempt it is dead-lettered with the error "lease expired".
 ]]
+--@include lease
 --@include record
+--@include history
+--@include notify
+--@include groups
+--@include waiting
+--@include config
+--@include retention
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local Q = {
@@ -27,8 +34,8 @@ for _, member in ipairs(expired) do
   local cur = redis.call('HGET', KEYS[2], id)
   local token, e
   if cur then token, e = rt_entry(cur) end
-  -- The entry is this lease's; a bare id (older redtask) unless the entry has a lease of its own.
-  if cur and (token == leaseToken or (leaseToken == nil and not redis.call('ZSCORE', KEYS[3], rt_member(id, token)))) then
+  -- The entry is this lease's (a member without a token is the lease of no task).
+  if cur and token == leaseToken then
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[13], id)
     rt_group_done(Q, e)

@@ -17,42 +17,32 @@ Otherwise 6 values per task: runAt (ms; <= now: now), priority (-100..100), grou
 idempotency key ("" for none), how long the key counts (ms), and the record's tail "<max>|<publishedAt>|<name>|<opts>|<data>"
 (the script puts "<id>|0|" in front). A task whose key was used within the window is not created again: its
 position gets the first task's id.
-A delayed task sets the marker member "d" with its due time as score (kept at the earliest), so
-that an idle worker learns when to promote it.
+How a new task is queued (delayed, by group, by priority, or in the wait list; the marker; the
+counters) is lib/publish.lua, which fire-17.lua uses too.
 Returns {firstId, n}: ids are firstId .. firstId+n-1 in order (no keys were given); or
-{-2, id1, ..., idn} (keys were given); or {-1, waiting} when the queue's maxWaiting would be
-exceeded by the tasks due now that are new (nothing is accepted then).
+{-2, id1, ..., idn} (keys were given). Refuses with the error RT_QUEUE_FULL (lib/errors.lua)
+when the queue's maxWaiting would be exceeded by the tasks due now that are new (nothing is
+accepted then).
 ]]
---@include record
+--@include int
+--@include errors
+--@include publish
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local plain = n < 0
 if plain then n = -n end
-local Q = { wait = KEYS[2], data = KEYS[5], prio = KEYS[7], groups = KEYS[10], gstate = KEYS[11], meta = KEYS[1] }
-local maxWaiting = tonumber(redis.call('HGET', KEYS[6], 'maxWaiting') or '0')
--- The number of tasks waiting when `adding` more would pass maxWaiting, else nil.
-local function full(adding)
-  if maxWaiting <= 0 or adding == 0 then return nil end
-  local waiting = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[10])
-  if waiting + adding > maxWaiting then return waiting end
-  return nil
-end
+local Q = {
+  meta = KEYS[1], wait = KEYS[2], marker = KEYS[3], delayed = KEYS[4], data = KEYS[5], config = KEYS[6], prio = KEYS[7],
+  groups = KEYS[10], gstate = KEYS[11],
+}
 
 if plain then
-  local waiting = full(n)
-  if waiting then return {-1, waiting} end
-  local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
-  local batch = {}
-  for i = 0, n - 1 do
-    batch[#batch + 1] = rt_int(first + i) .. '|0|' .. ARGV[3 + i]
-    if #batch >= 1000 then
-      redis.call('LPUSH', KEYS[2], unpack(batch))
-      batch = {}
-    end
-  end
-  if #batch > 0 then redis.call('LPUSH', KEYS[2], unpack(batch)) end
-  redis.call('HINCRBY', KEYS[1], 'published', n)
-  redis.call('ZADD', KEYS[3], '0', 'm')
+  local waiting = rt_full(Q, n)
+  if waiting then return rt_error(RT_ERR.QUEUE_FULL, waiting) end
+  local first = rt_new_ids(Q, n)
+  local P = rt_publisher(Q)
+  for i = 0, n - 1 do rt_publish_plain(P, rt_int(first + i) .. '|0|' .. ARGV[3 + i]) end
+  rt_published(P, n)
   return {first, n}
 end
 
@@ -98,16 +88,14 @@ do
   for i = 0, n - 1 do
     if not reuse[i] and tonumber(ARGV[3 + i * 6]) <= now then adding = adding + 1 end
   end
-  local waiting = full(adding)
-  if waiting then return {-1, waiting} end
+  local waiting = rt_full(Q, adding)
+  if waiting then return rt_error(RT_ERR.QUEUE_FULL, waiting) end
 end
 
-local next = redis.call('HINCRBY', KEYS[1], 'seq', fresh) - fresh + 1
-local first = next
+local first = rt_new_ids(Q, fresh)
+local next = first
 local ids = {}
-local batch = {}
-local pushed = 0
-local earliest = -1
+local P = rt_publisher(Q)
 for i = 0, n - 1 do
   local b = 3 + i * 6
   local r = reuse[i]
@@ -117,37 +105,14 @@ for i = 0, n - 1 do
     local id = rt_int(next)
     next = next + 1
     ids[i + 1] = id
-    local e = id .. '|0|' .. ARGV[b + 5]
-    local runAt = tonumber(ARGV[b])
-    local priority = tonumber(ARGV[b + 1])
     if ARGV[b + 3] ~= '' then
       redis.call('HSET', KEYS[8], ARGV[b + 3], id)
       redis.call('ZADD', KEYS[9], now + tonumber(ARGV[b + 4]), ARGV[b + 3])
     end
-    if runAt > now then
-      redis.call('ZADD', KEYS[4], runAt, id)
-      redis.call('HSET', KEYS[5], id, e)
-      if earliest < 0 or runAt < earliest then earliest = runAt end
-    elseif priority ~= 0 or ARGV[b + 2] ~= '' then
-      rt_enqueue(Q, id, e, priority, ARGV[b + 2], false)
-      pushed = pushed + 1
-    else
-      batch[#batch + 1] = e
-      if #batch >= 1000 then
-        redis.call('LPUSH', KEYS[2], unpack(batch))
-        pushed = pushed + #batch
-        batch = {}
-      end
-    end
+    rt_publish_task(P, id, id .. '|0|' .. ARGV[b + 5], now, tonumber(ARGV[b]), tonumber(ARGV[b + 1]), ARGV[b + 2])
   end
 end
-if earliest >= 0 then redis.call('ZADD', KEYS[3], 'LT', earliest, 'd') end
-if #batch > 0 then
-  redis.call('LPUSH', KEYS[2], unpack(batch))
-  pushed = pushed + #batch
-end
-if fresh > 0 then redis.call('HINCRBY', KEYS[1], 'published', fresh) end
-if pushed > 0 then redis.call('ZADD', KEYS[3], 0, 'm') end
+rt_published(P, fresh)
 if not hasKeys then return {first, n} end
 local out = {-2}
 for i = 1, n do out[i + 1] = ids[i] end

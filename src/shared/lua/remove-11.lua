@@ -10,8 +10,10 @@ ARGV[1] what:
   "list": the wait list of plain tasks. Returns how many it held.
   "waiting", "delayed", "completed", "dead" or "cancelled": ARGV[2..] task ids. Those still in
     that state are deleted. Returns how many.
+  Any other: refused with the error RT_BAD_ARGUMENT (lib/errors.lua).
 ]]
---@include record
+--@include errors
+--@include retention
 local what = ARGV[1]
 local function forget(ids)
   rt_forget(ids, KEYS[8], KEYS[9], KEYS[10])
@@ -41,7 +43,7 @@ if what == 'task' then
   return ''
 end
 local zs = sets[what]
-if not zs then return redis.error_reply('ERR remove: unknown state ' .. tostring(what)) end
+if not zs then return rt_error(RT_ERR.BAD_ARGUMENT, 'remove: unknown state ' .. tostring(what)) end
 local removed = {}
 for i = 2, #ARGV do
   local id = ARGV[i]

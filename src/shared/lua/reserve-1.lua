@@ -16,7 +16,9 @@ ARGV[1] now (ms), or "" to take it from Redis's clock (TIME): a reserve queued b
 ARGV[5] "1" when this token is sent again after a lost reply (see rt_reserve), else "0"
 Returns the leased records, best first (none while the queue is paused, fewer when a limit holds).
 ]]
---@include record
+--@include int
+--@include keys
+--@include config
 --@include reserve
 local Q = rt_keys(KEYS[1])
 local now = ARGV[1]

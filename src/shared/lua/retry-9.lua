@@ -6,6 +6,7 @@ Returns the number of tasks sent back. Their attempt history is kept (a retried 
 show every attempt, before and after); their attempt count starts again from 0.
 ]]
 --@include record
+--@include waiting
 local Q = { wait = KEYS[1], prio = KEYS[2], data = KEYS[3], meta = KEYS[7], groups = KEYS[8], gstate = KEYS[9] }
 local n = 0
 for i = 2, #ARGV do

@@ -1,3 +1,12 @@
+-- reserve: leasing waiting tasks to a worker, for the reserve and finish scripts.
+-- Provides: rt_reserve.
+--@include int
+--@include record
+--@include lease
+--@include prio
+--@include groups
+--@include waiting
+
 -- Takes up to `count` waiting tasks (oldest first) and leases them to the caller.
 -- Each gets a lease deadline in the lease ZSET (member "<id>|<token>") and its fencing token in
 -- the active HASH (value "<token>|<record>"). A record whose head cannot be parsed is moved to the corrupt
