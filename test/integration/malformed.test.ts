@@ -156,6 +156,7 @@ describe('malformed values in every key of a queue, while workers run', () => {
     await q.counts();
 
     for (const w of workers) await w.close();
+    if (process.env.SHOW_REPORTS) console.log(errors.map((e) => e.message), warnings);
     // What the workers reported: the scripts' failures on the bad data (each followed by a
     // repair) and the schedules set aside; nothing else.
     expect(errors.map((e) => e.message).filter((m) => !isDataError(m) && !/^schedule .* is corrupt and was paused/.test(m))).toEqual([]);

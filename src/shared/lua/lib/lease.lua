@@ -15,9 +15,11 @@ local function rt_held(cur, token)
   return cur and string.byte(cur, #token + 1) == 124 and string.find(cur, token, 1, true) == 1
 end
 
--- The token and the record of an entry in `active`.
+-- The token and the record of an entry in `active`. An entry without a token (not written by
+-- redtask) is held by no token: its record is the whole entry, set aside when next reserved.
 local function rt_entry(cur)
   local bar = string.find(cur, '|', 1, true)
+  if not bar then return '', cur end
   return string.sub(cur, 1, bar - 1), string.sub(cur, bar + 1)
 end
 

@@ -50,7 +50,7 @@ local function rt_reserve(Q, cfg, now, deadline, count, countArg, token, retry, 
   end
   local limitedByRate = false
   if cfg.rateMax > 0 and count > 0 then
-    local room = cfg.rateMax - tonumber(redis.call('GET', Q.rate) or '0')
+    local room = cfg.rateMax - (tonumber(redis.call('GET', Q.rate)) or 0)
     if room < count then
       count = math.max(room, 0)
       countArg = nil
