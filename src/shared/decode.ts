@@ -205,6 +205,11 @@ export function decodeOpts(text: string): Decoded<StoredOpts> {
   return { ok: true, value: o as StoredOpts };
 }
 
+/** A record whose head is valid and whose options or payload are not. */
+function badBody(head: RecordHead, reason: string): { ok: false; reason: string; id: string; head: RecordHead } {
+  return { ok: false, id: head.id, head, reason: `corrupt task record ${head.id}: ${reason}` };
+}
+
 function decodeFields<T>(
   id: string,
   madeText: string,
@@ -224,11 +229,10 @@ function decodeFields<T>(
   else if (!TASK_NAME.test(name)) why = `its name ${show(name)} is longer than 200 characters or holds a newline`;
   if (why !== undefined) return { ok: false, id, reason: `corrupt task record ${id}: ${why}` };
   // Past the head, a failure keeps the head: what a listing can still show.
-  const badBody = (reason: string): DecodedTask<T> => ({ ok: false, id, head: { id, made, maxAttempts, publishedAt, name }, reason: `corrupt task record ${id}: ${reason}` });
   const opts = decodeOpts(optsText);
-  if (!opts.ok) return badBody(opts.reason);
+  if (!opts.ok) return badBody({ id, made, maxAttempts, publishedAt, name }, opts.reason);
   const data = decodeJson(dataText, 'its payload');
-  if (!data.ok) return badBody(data.reason);
+  if (!data.ok) return badBody({ id, made, maxAttempts, publishedAt, name }, data.reason);
   return { ok: true, value: { id, made, maxAttempts, publishedAt, name, opts: opts.value, data: data.value as T } };
 }
 
@@ -306,12 +310,24 @@ export function decodeAttemptErrors(raw: string): Decoded<StoredAttemptError[]> 
 }
 
 /**
- * The worker holding a lease, from its fencing token "<workerId>.<seq>" (the head of the task's
+ * The worker holding a lease, from its fencing token "<workerId>.<seq>.<time>" (the head of the task's
  * entry in `active`), or undefined when the token is not of that form.
  */
 export function tokenWorker(token: string): string | undefined {
-  const dot = token.lastIndexOf('.');
+  // (Worker ids have no dots: see the Worker's checks.)
+  const dot = token.indexOf('.');
   return dot > 0 ? token.slice(0, dot) : undefined;
+}
+
+/**
+ * When the lease of a token began: its third part, the worker's time in ms (base 36) when it
+ * sent the call that leased the task ("<worker id>.<sequence>.<time>"); undefined without one.
+ */
+export function tokenLeasedAt(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !/^[0-9a-z]{1,11}$/.test(parts[2]!)) return undefined;
+  const ms = parseInt(parts[2]!, 36);
+  return isInt(ms, 0, MAX_TIME_MS) ? ms : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

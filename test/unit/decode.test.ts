@@ -14,6 +14,7 @@ import {
   jsonDepthOk,
   MAX_JSON_DEPTH,
   quarantinedSchedule,
+  tokenLeasedAt,
   tokenWorker,
 } from '../../src/shared/decode.js';
 import { MAX_TIMER_MS } from '../../src/shared/duration.js';
@@ -272,9 +273,12 @@ describe('counters, settings and workers', () => {
     if (!d.ok) expect(d.reason).toMatch(reason);
   });
 
-  it('reads the worker from a lease token', () => {
+  it('reads the worker and the lease time from a lease token', () => {
+    const at = Date.UTC(2026, 11, 7);
+    expect(tokenWorker(`host-12-ab3f01.1z.${at.toString(36)}`)).toBe('host-12-ab3f01');
     expect(tokenWorker('host-12-ab3f01.1z')).toBe('host-12-ab3f01');
-    expect(tokenWorker('my.worker.7')).toBe('my.worker');
     expect(tokenWorker('nodot')).toBeUndefined();
+    expect(tokenLeasedAt(`host-12-ab3f01.1z.${at.toString(36)}`)).toBe(at);
+    expect(['w.1', 'w.1.', 'w.1.ZZ', 'w.1.zzzzzzzzzzzz', 'w.1.2.3', ''].map(tokenLeasedAt)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 });

@@ -48,27 +48,29 @@ const flush = () => new Promise<void>((r) => setImmediate(r));
 
 describe('Dispatcher', () => {
   it('at concurrency 1: one reserve, then each settlement goes with the next reserve in one finish call', async () => {
-    const { d, sent, leased } = setup(['q'], 1, () => 1);
+    const { d, sent, leased, clock } = setup(['q'], 1, () => 1);
     d.kick();
     expect(sent.map((s) => s.name)).toEqual(['reserve']);
     // (args: now, lease, want, token, retry)
-    expect(sent[0]!.args.slice(2)).toEqual([1, 'w.1', '0']);
+    const token = `w.1.${clock.now().toString(36)}`;
+    expect(sent[0]!.args.slice(2)).toEqual([1, token, '0']);
     d.kick();
     expect(sent).toHaveLength(1);
     sent[0]!.answer(['1|0|3|0|n||null']);
     await flush();
-    expect(leased).toEqual([['q', ['1|0|3|0|n||null'], 'w.1']]);
+    expect(leased).toEqual([['q', ['1|0|3|0|n||null'], token]]);
   });
 
-  it('spreads its slots over lanes: one call per two slots, from two up to five', () => {
+  it('spreads its slots over lanes: two calls in flight up to eight slots, three from nine on', () => {
     expect(setup(['q'], 1).d.lanes).toBe(1);
     expect(setup(['q'], 2).d.lanes).toBe(2);
-    expect(setup(['q'], 10).d.lanes).toBe(5);
+    expect(setup(['q'], 8).d.lanes).toBe(2);
+    expect(setup(['q'], 10).d.lanes).toBe(3);
     const { d, sent } = setup(['q'], 100);
-    expect(d.laneSize).toBe(20);
+    expect(d.laneSize).toBe(34);
     d.kick();
-    expect(sent).toHaveLength(5);
-    expect(sent.map((s) => s.args[2])).toEqual([20, 20, 20, 20, 20]);
+    expect(sent).toHaveLength(3);
+    expect(sent.map((s) => s.args[2])).toEqual([34, 34, 32]);
   });
 
   it('a queue that gave fewer tasks than asked is not asked again until a wake-up; then it is, and the wake-up is passed on', async () => {

@@ -35,7 +35,7 @@ export interface DispatcherHost {
 
 /**
  * Sends the task calls: each one settles what finished and leases tasks for free slots. With
- * more than one slot several calls may be in flight (one per two slots, from two up to five),
+ * more than one slot several calls may be in flight (two, or three from nine slots on),
  * each for at most its share of the slots, so that Node runs one share's tasks while Redis
  * serves the others. Keeps the settlements waiting per queue, the calls to retry after a lost
  * reply, and which queues were found empty since the last wake-up.
@@ -74,18 +74,22 @@ export class Dispatcher {
     concurrency: number,
     private readonly host: DispatcherHost,
   ) {
-    // Calls in flight: one per two slots, at least two and at most five (more lanes keep Redis
-    // busy while Node runs tasks; past five they only cost Redis CPU per task: docs/BENCHMARKS.md).
-    this.lanes = concurrency > 1 ? Math.min(5, Math.max(2, Math.ceil(concurrency / 2))) : 1;
+    // Calls in flight: two up to eight slots, three from nine on. More calls in flight keep Redis
+    // busy while Node runs tasks, but each call has a cost of its own in Node and in Redis, so
+    // past three, smaller calls cost more than the overlap gains (docs/BENCHMARKS.md, issue 14).
+    this.lanes = concurrency === 1 ? 1 : concurrency <= 8 ? 2 : 3;
     this.laneSize = Math.ceil(concurrency / this.lanes);
     this.singleSlot = concurrency === 1;
   }
 
   private readonly singleSlot: boolean;
 
-  /** A fresh fencing token: `<worker id>.<sequence>`. */
+  /**
+   * A fresh fencing token: `<worker id>.<sequence>.<time>` (base 36; the time, when the call was
+   * made, is when the tasks it leases started, as task-monitor shows it).
+   */
   nextToken(): string {
-    return `${this.host.workerId}.${(++this.seq).toString(36)}`;
+    return `${this.host.workerId}.${(++this.seq).toString(36)}.${this.host.clock.now().toString(36)}`;
   }
 
   /** Slots free for new leases: not running a task and not held by a call in flight. */
