@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { formatDuration } from '../shared/duration.js';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { validateQueueName, WAIT_BUCKETS } from '../shared/keys.js';
-import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue.js';
+import { listQueues, Queue, type QueueSettings, type TaskState, type WorkerInfo } from '../shared/queue/index.js';
 import { redactUrl } from '../shared/redis.js';
 import { Wakeup } from '../shared/waiter.js';
 import { baseProgram, collect, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';

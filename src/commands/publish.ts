@@ -4,7 +4,7 @@ import ora from 'ora';
 import { Option } from 'commander';
 import { errorMessage, ExitCode, QueueFullError, UsageError, WaitTimeoutError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
-import { BATCH_CHARS, Queue, type AddOptions } from '../shared/queue.js';
+import { BATCH_CHARS, Queue, type AddOptions } from '../shared/queue/index.js';
 import { parseBackoff } from '../shared/record.js';
 import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';

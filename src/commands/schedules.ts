@@ -3,8 +3,8 @@ import { type Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
 import { validateQueueName } from '../shared/keys.js';
-import { listQueues, Queue } from '../shared/queue.js';
-import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule.js';
+import { listQueues, Queue } from '../shared/queue/index.js';
+import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule-store.js';
 import { collect, colorFor, connectOnce, durationArg, type Io } from './common.js';
 import { safeJson, safeText } from './terminal.js';
 
