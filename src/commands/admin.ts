@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline';
 import { ExitCode, UsageError } from '../shared/errors.js';
-import { SETTING } from '../shared/options.js';
+import { PAGE, SETTING } from '../shared/options.js';
 import { listQueues, Queue, type QueueSettings, type TaskState } from '../shared/queue/index.js';
 import { colorFor, connectOnce, durationArg, intArg, type Io, subcommand, withQueue } from './common.js';
 import { renderTask, renderTaskLine } from './monitor-view.js';
@@ -44,24 +44,20 @@ export function addAdminCommands(program: Command, io: Io, setAction: (a: () => 
       .argument('<queue-or-id>', 'queue name, or the task id alone (its queue is looked up)')
       .argument('[id]', 'task id');
 
-  onQueue('pause', 'stop workers from taking new tasks of a queue (running ones finish)').action((queue: string, o: { redis?: string }) => {
-    setAction(() =>
-      withQueue(queue, redis(o), io, async (q) => {
-        await q.pause();
-        io.stderr.write(`paused ${q.name}\n`);
-        return ExitCode.ok;
-      }),
-    );
-  });
-  onQueue('resume', 'let workers take tasks of a paused queue again').action((queue: string, o: { redis?: string }) => {
-    setAction(() =>
-      withQueue(queue, redis(o), io, async (q) => {
-        await q.resume();
-        io.stderr.write(`resumed ${q.name}\n`);
-        return ExitCode.ok;
-      }),
-    );
-  });
+  for (const [verb, description] of [
+    ['pause', 'stop workers from taking new tasks of a queue (running ones finish)'],
+    ['resume', 'let workers take tasks of a paused queue again'],
+  ] as const) {
+    onQueue(verb, description).action((queue: string, o: { redis?: string }) => {
+      setAction(() =>
+        withQueue(queue, redis(o), io, async (q) => {
+          await q[verb]();
+          io.stderr.write(`${verb}d ${q.name}\n`);
+          return ExitCode.ok;
+        }),
+      );
+    });
+  }
   onTask('cancel', 'cancel a waiting, delayed or running task: it is never retried (a running one is stopped)').action(
     (first: string, second: string | undefined, o: { redis?: string }) => {
       setAction(() =>
@@ -95,7 +91,7 @@ export function addAdminCommands(program: Command, io: Io, setAction: (a: () => 
   onQueue('tasks', 'list the tasks of a queue in one state, a page at a time')
     .addOption(new Option('-s, --state <state>', 'which state').choices(['waiting', 'active', 'delayed', 'completed', 'dead', 'cancelled']).default('waiting'))
     .option('--offset <n>', 'skip this many', intArg({ what: 'offset', min: 0 }), 0)
-    .option('--limit <n>', 'at most this many', intArg({ what: 'limit', min: 1, max: 1000 }), 20)
+    .option('--limit <n>', 'at most this many', intArg(PAGE), 20)
     .option('--json', 'one JSON object per task')
     .action((queue: string, o: { redis?: string; state: TaskState; offset: number; limit: number; json?: boolean }) => {
       setAction(() =>

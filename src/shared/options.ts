@@ -36,6 +36,8 @@ export const TIMEOUT_GRACE: Range = { what: 'timeoutGraceMs', min: 0, max: MAX_T
 export const KEY_WINDOW: Range = { what: 'key window', min: 1, ms: true };
 /** How far back a schedule makes up for missed due times. */
 export const CATCH_UP_WINDOW: Range = { what: 'catch-up window', min: 0, ms: true };
+/** A page of a task listing (listTasks, task-monitor tasks --limit). */
+export const PAGE: Range = { what: 'limit', min: 1, max: 1000 };
 /** A queue setting (a count or a time): 0 is "none" or "no limit". */
 export const SETTING: Range = { what: 'setting', min: 0 };
 

@@ -14,6 +14,7 @@ import {
   type TaskRecord,
   tokenWorker,
 } from '../decode.js';
+import { PAGE } from '../options.js';
 import type { QueueContext, QueueCounts, QueueSettings, TaskInfo, TaskState, WorkerInfo } from './types.js';
 
 /**
@@ -278,7 +279,7 @@ export class Inspector<T = unknown> {
   async listTasks(state: TaskState, opts: { offset?: number; limit?: number } = {}): Promise<Array<TaskInfo<T>>> {
     const k = this.q.keys;
     const offset = opts.offset ?? 0;
-    const limit = Math.min(opts.limit ?? 20, 1000);
+    const limit = Math.min(opts.limit ?? 20, PAGE.max!);
     const end = offset + limit - 1;
     const fromIds = async (ids: string[]) => {
       const out: Array<TaskInfo<T>> = [];
