@@ -3,7 +3,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { Redis } from 'ioredis';
 import { errorMessage, ExitCode, exitCodeFor, RedtaskError, UsageError } from '../shared/errors.js';
 import { MAX_TIMER_MS, parseDuration } from '../shared/duration.js';
-import { createRedis, ensureConnected, resolveRedisUrl, validateRedisUrl } from '../shared/redis.js';
+import { createRedis, ensureConnected, resolveRedisUrl } from '../shared/redis.js';
+import { inRange, type Range } from '../shared/options.js';
+import { validateQueueName } from '../shared/keys.js';
+import { Queue } from '../shared/queue/index.js';
 import { VERSION } from '../shared/version.js';
 import { safeLines, safeText } from './terminal.js';
 
@@ -56,34 +59,34 @@ export function baseProgram(name: string, description: string, io: Io): Command 
     .addOption(new Option('--redis <url>', 'Redis URL: redis[s]://[user:password@]host[:port][/db], redis+sentinel://host[:port][,...]/<master>[/db] or redis+cluster://host[:port][,...] (default: $REDIS_URL or redis://127.0.0.1:6379)'));
 }
 
-export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
+/**
+ * A whole number in a range that options.ts defines (the library checks its options against the
+ * same ranges): the program's argument is refused with the same limit, as commander's usage error.
+ */
+export function intArg(r: Range) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    try {
+      if (/^-?\d+$/.test(value)) return inRange(r, Number(value));
+    } catch {
+      // Out of range: said below.
     }
-    return Number(value);
-  };
-}
-
-/** A whole number from min to max, negative ones too. */
-export function intInRange(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
-    }
-    return Number(value);
+    throw new InvalidArgumentError(`expected a whole number from ${r.min} to ${r.max ?? Number.MAX_SAFE_INTEGER}.`);
   };
 }
 
 /**
- * A duration that a timer waits for (a timeout, an interval): from `min` ms up to MAX_TIMER_MS
- * (about 24.8 days), the longest a Node timer can wait.
+ * A duration that a timer waits for (a timeout, an interval, a lease): in the range (ms) up to
+ * MAX_TIMER_MS (about 24.8 days) unless it says less, the longest a Node timer can wait.
  */
-export function timerArg(min: number): (value: string) => number {
+export function timerArg(r: Range): (value: string) => number {
+  const range = { ...r, max: Math.min(r.max ?? MAX_TIMER_MS, MAX_TIMER_MS) };
   return (value: string): number => {
     const ms = durationArg(value);
-    if (ms < min || ms > MAX_TIMER_MS) throw new InvalidArgumentError(`expected a duration from ${min}ms to ${Math.floor(MAX_TIMER_MS / 86_400_000)}d.`);
-    return ms;
+    try {
+      return inRange(range, ms);
+    } catch {
+      throw new InvalidArgumentError(`expected a duration from ${range.min}ms to ${Math.floor(range.max / 86_400_000)}d.`);
+    }
   };
 }
 
@@ -101,11 +104,26 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 /** Opens a connection for a short-lived program: a few quick tries, then RedisUnreachableError. */
 export async function connectOnce(url: string | undefined, env: NodeJS.ProcessEnv, name: string): Promise<{ client: Redis; url: string }> {
-  const resolved = url ?? env.REDIS_URL ?? resolveRedisUrl();
-  validateRedisUrl(resolved);
+  const resolved = resolveRedisUrl(url, env);
   const client = createRedis(resolved, { mode: 'once', name });
   await ensureConnected(client, resolved);
   return { client, url: resolved };
+}
+
+/** A subcommand of a program, with its own --redis (the program's is read too, see addAdminCommands). */
+export function subcommand(program: Command, name: string, description: string): Command {
+  return program.command(name).description(description).option('--redis <url>', 'Redis URL (as for the main command)');
+}
+
+/** Runs a command's body on one queue, over a connection opened for it and closed after. */
+export async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {
+  validateQueueName(name);
+  const { client } = await connectOnce(redis, io.env, 'redtask:monitor');
+  try {
+    return await body(new Queue(name, { connection: client }));
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**

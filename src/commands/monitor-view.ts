@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { formatDuration } from '../shared/duration.js';
-import type { TaskInfo, WorkerInfo } from '../shared/queue.js';
+import type { TaskInfo, WorkerInfo } from '../shared/queue/index.js';
 import { safeJson, safeLines, safeText } from './terminal.js';
 
 /** What task-monitor shows: everything is read first, then drawn by pure functions. */

@@ -4,11 +4,12 @@ import ora from 'ora';
 import { Option } from 'commander';
 import { errorMessage, ExitCode, QueueFullError, UsageError, WaitTimeoutError } from '../shared/errors.js';
 import { validateQueueName } from '../shared/keys.js';
-import { BATCH_CHARS, Queue, type AddOptions } from '../shared/queue.js';
+import { BATCH_CHARS, Queue, type AddOptions } from '../shared/queue/index.js';
+import { ATTEMPTS, PRIORITY, TIMEOUT } from '../shared/options.js';
 import { parseBackoff } from '../shared/record.js';
 import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
-import { baseProgram, colorFor, connectOnce, durationArg, intArg, intInRange, type Io, processIo, runProgram, timerArg } from './common.js';
+import { baseProgram, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { History, historyPath, Progress, promptHelp } from './prompt.js';
 import { safeJson, safeLines, safeText } from './terminal.js';
 
@@ -41,12 +42,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .argument('[task...]', 'tasks to enqueue (a shell command for `task-worker --exec`)')
       .option('-q, --queue <name>', 'queue to publish to', 'default')
       .option('-n, --name <name>', 'task name (selects the handler in a --handlers module)')
-      .option('-a, --attempts <n>', 'attempts in all, including the first (default 3)', intArg(1, 1000))
+      .option('-a, --attempts <n>', 'attempts in all, including the first (default 3)', intArg(ATTEMPTS))
       .option('-b, --backoff <spec>', 'delay between attempts: exponential[:base[:max]] or fixed:<delay> (default exponential:1s:1h)')
       .option('-d, --delay <duration>', 'run no earlier than this from now, e.g. 90s, 5m', durationArg)
       .addOption(new Option('--at <time>', 'run no earlier than this time (ISO 8601, e.g. 2026-12-01T09:00:00Z)').conflicts('delay'))
-      .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', timerArg(1))
-      .option('-p, --priority <n>', 'from -100 to 100 (default 0): higher runs first, FIFO within a priority', intInRange(-100, 100))
+      .option('-t, --timeout <duration>', 'longest time one attempt may run (e.g. 30s); then it is stopped and retried by its policy', timerArg(TIMEOUT))
+      .option('-p, --priority <n>', 'from -100 to 100 (default 0): higher runs first, FIFO within a priority', intArg(PRIORITY))
       .option('-g, --group <name>', 'fair group (e.g. a tenant): groups are served round robin, so a flood in one cannot starve the others')
       .option('-k, --key <key>', 'idempotency key: publishing again with it (within --key-window) creates no second task and prints the first one\'s id')
       .option('--key-window <duration>', 'how long --key counts (default 24h)', durationArg)

@@ -3,9 +3,9 @@ import { type Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
 import { validateQueueName } from '../shared/keys.js';
-import { listQueues, Queue } from '../shared/queue.js';
-import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule.js';
-import { collect, colorFor, connectOnce, durationArg, type Io } from './common.js';
+import { listQueues, Queue } from '../shared/queue/index.js';
+import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule-store.js';
+import { collect, colorFor, connectOnce, durationArg, type Io, subcommand, withQueue } from './common.js';
 import { safeJson, safeText } from './terminal.js';
 
 /** The schedule options of task-publish. */
@@ -129,12 +129,9 @@ interface ListOptions {
  */
 export function addScheduleCommands(program: Command, io: Io, setAction: (a: () => Promise<number>) => void): void {
   const parent = () => program.opts<ListOptions>();
-  program
-    .command('schedules')
-    .description("list the schedules (all queues', or those of --queue) with their next fire")
+  subcommand(program, 'schedules', "list the schedules (all queues', or those of --queue) with their next fire")
     .option('-q, --queue <name>', 'only this queue (repeatable)', collect)
     .option('--json', 'print JSON: {"time","schedules":[{"name","queue","cron"|"every","tz","next","lastDue","fired","skipped","paused",...}]}')
-    .option('--redis <url>', 'Redis URL (as for the main command)')
     .action((o: ListOptions) => {
       setAction(async () => {
         const names = o.queue ?? parent().queue;
@@ -154,27 +151,19 @@ export function addScheduleCommands(program: Command, io: Io, setAction: (a: () 
       });
     });
   const admin = (verb: 'pause' | 'resume' | 'delete', description: string) =>
-    program
-      .command(`schedule-${verb}`)
-      .description(description)
+    subcommand(program, `schedule-${verb}`, description)
       .argument('<queue>', 'queue name')
       .argument('<name>', 'schedule name')
-      .option('--redis <url>', 'Redis URL (as for the main command)')
       .action((queue: string, name: string, o: { redis?: string }) => {
-        setAction(async () => {
-          validateQueueName(queue);
-          const { client } = await connectOnce(o.redis ?? parent().redis, io.env, 'redtask:monitor');
-          try {
-            const q = new Queue(queue, { connection: client });
+        setAction(() =>
+          withQueue(queue, o.redis ?? parent().redis, io, async (q) => {
             if (verb === 'pause') await q.pauseSchedule(name);
             else if (verb === 'resume') await q.resumeSchedule(name);
             else if (!(await q.deleteSchedule(name))) throw new UsageError(`no schedule ${JSON.stringify(name)} on queue ${queue}`);
             io.stderr.write(`${verb === 'delete' ? 'deleted' : `${verb}d`} schedule ${safeText(`${name} of ${queue}`)}\n`);
             return ExitCode.ok;
-          } finally {
-            client.disconnect();
-          }
-        });
+          }),
+        );
       });
   admin('pause', 'stop a schedule firing (due times while paused are not made up for)');
   admin('resume', 'let a paused schedule fire again, from its next due time');

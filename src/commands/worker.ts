@@ -4,9 +4,11 @@ import { pathToFileURL } from 'node:url';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { errorMessage, ExitCode, UsageError } from '../shared/errors.js';
 import { formatDuration } from '../shared/duration.js';
+import { CONCURRENCY, LEASE, TIMEOUT } from '../shared/options.js';
+import { resolveRedisUrl } from '../shared/redis.js';
 import { VERSION } from '../shared/version.js';
 import { type Handler, type Task, UnrecoverableError, Worker } from '../shared/worker/index.js';
-import { baseProgram, collect, colorFor, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
+import { baseProgram, collect, colorFor, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
 import { CommandFailedError, execTask, stopAllCommands } from './exec.js';
 import { safeJson, safeText } from './terminal.js';
 
@@ -63,21 +65,20 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
   return runProgram('task-worker', io, async () => {
     const program = baseProgram('task-worker', 'Run tasks from one or more queues until stopped (Ctrl-C drains, a second Ctrl-C exits at once).', io)
       .option('-q, --queue <name>', 'queue to take tasks from (repeatable; default: default)', collect)
-      .option('-c, --concurrency <n>', 'tasks run at once', intArg(1, 10_000), 1)
+      .option('-c, --concurrency <n>', 'tasks run at once', intArg(CONCURRENCY), 1)
       .option('--exec', 'run each task as a shell command: /bin/sh -c <payload>')
       .option('--handlers <module>', 'JavaScript module exporting handler functions by task name')
-      .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', timerArg(0), 30_000)
-      .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', durationArg, 5000)
-      .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', timerArg(1))
+      .option('--grace <duration>', 'on shutdown, how long running tasks may finish before they are handed back', timerArg({ what: 'grace', min: 0 }), 30_000)
+      .option('--lease <duration>', 'lease per task; a dead worker\'s tasks run again after it', timerArg(LEASE), 5000)
+      .option('-t, --timeout <duration>', 'timeout of one attempt for tasks published without one (default: none)', timerArg(TIMEOUT))
       .option('--cwd <dir>', 'working directory for --exec commands')
-      .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg(0), 1024 * 1024)
+      .option('--max-output <bytes>', 'bytes of a command\'s stdout kept as its result (--exec)', intArg({ what: 'max-output', min: 0 }), 1024 * 1024)
       .option('--json', 'log one JSON object per event on stderr (for log shippers)')
       .option('--quiet', 'no line per task: only warnings, errors and the summary')
-      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg(100), 60_000);
+      .option('--summary-every <duration>', 'how often to log a summary line (done, failed, rate)', timerArg({ what: 'summary-every', min: 100 }), 60_000);
     program.parse(argv, { from: 'user' });
     const opts = program.opts<WorkerCliOptions>();
     if (opts.exec && opts.handlers) throw new UsageError('use either --exec or --handlers, not both');
-    if (opts.lease < 100) throw new UsageError('--lease must be at least 100ms');
     // A directory that is not there would fail every task's spawn, and dead-letter the queue.
     if (opts.cwd !== undefined && !statSync(opts.cwd, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--cwd ${opts.cwd}: not a directory`);
     if (opts.cwd !== undefined && !opts.exec) throw new UsageError('--cwd applies to --exec commands only');
@@ -98,7 +99,7 @@ export async function run(argv: string[], io: Io = processIo(), signals: NodeJS.
     }
 
     const worker = new Worker(opts.queue ?? ['default'], handler, {
-      connection: opts.redis ?? io.env.REDIS_URL,
+      connection: resolveRedisUrl(opts.redis, io.env),
       concurrency: opts.concurrency,
       leaseMs: opts.lease,
       defaultTimeoutMs: opts.timeout,

@@ -4,9 +4,13 @@ import { errorMessage, RedisUnreachableError, UsageError } from './errors.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
-/** The URL to use: an explicit option, else REDIS_URL, else the local default. */
-export function resolveRedisUrl(explicit?: string): string {
-  return explicit ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+/**
+ * The URL to use: an explicit option, else REDIS_URL, else the local default. The one place of
+ * that fallback: the library (Queue, Worker) and the programs (their --redis, with the
+ * environment they were given) all resolve through it.
+ */
+export function resolveRedisUrl(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return explicit ?? env.REDIS_URL ?? DEFAULT_REDIS_URL;
 }
 
 /** The URL with any password replaced by ***, safe to print. */

@@ -4,7 +4,8 @@ import { queueKeys, type QueueKeys } from './keys.js';
 import { createRedis, quitWithin } from './redis.js';
 import { decodeStoredSchedule } from './decode.js';
 import { CorruptRecordError } from './errors.js';
-import { planFires, parseState, quarantineSchedule, readScheduleSet, type ScheduleState, type StoredSchedule, Timing } from './schedule.js';
+import { parseState, quarantineSchedule, readScheduleSet, type ScheduleState, type StoredSchedule } from './schedule-store.js';
+import { planFires, Timing } from './schedule-timing.js';
 import { registerScripts, runScript, scriptKeys } from './scripts.js';
 
 export interface SchedulerOptions {

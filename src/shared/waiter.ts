@@ -1,9 +1,7 @@
 import type { Redis } from 'ioredis';
 import { decodeJson } from './decode.js';
 import { WaitTimeoutError } from './errors.js';
-import { eventsChannel } from './keys.js';
-import { duplicateClient } from './redis.js';
-import type { Queue, TaskInfo } from './queue.js';
+import type { TaskInfo } from './queue/types.js';
 
 /** How a task ended, as a waiting publisher learns it. */
 export interface TaskOutcome<R = unknown> {
@@ -49,6 +47,21 @@ export class Wakeup {
 }
 
 /**
+ * What a Waiter needs of its queue, passed in (Queue.waiter() gives it): the Waiter knows
+ * nothing else of the queue.
+ */
+export interface WaiterSource {
+  /** The queue's name, for outcomes and messages. */
+  queue: string;
+  /** The channel the queue's task ends are announced on. */
+  channel: string;
+  /** Opens the connection to subscribe with (a new one: a subscribed connection does nothing else). */
+  subscriber: () => Redis;
+  /** Looks a task up, for one whose announcement did not come (or was not kept). */
+  getTask: (id: string) => Promise<TaskInfo | null>;
+}
+
+/**
  * Announcements kept for ids nobody asked about yet (other publishers' tasks among them): at most
  * this many, and this many characters of them (results can be large); the oldest go first.
  */
@@ -70,19 +83,20 @@ export class Waiter<R = unknown> {
   private readonly wakers = new Map<string, () => void>();
 
   private constructor(
-    private readonly queue: Queue,
+    private readonly source: WaiterSource,
     private readonly sub: Redis,
   ) {
     sub.on('message', (_channel: string, message: string) => this.onMessage(message));
   }
 
-  static async open<R = unknown>(queue: Queue): Promise<Waiter<R>> {
-    const sub = duplicateClient(queue.client, { lazyConnect: true, connectionName: `redtask:waiter:${queue.name}` });
+  /** Subscribes to the source's announcements; resolves once subscribed. */
+  static async open<R = unknown>(source: WaiterSource): Promise<Waiter<R>> {
+    const sub = source.subscriber();
     sub.on('error', () => undefined);
-    const waiter = new Waiter<R>(queue, sub);
+    const waiter = new Waiter<R>(source, sub);
     try {
       await sub.connect();
-      await sub.subscribe(eventsChannel(queue.name));
+      await sub.subscribe(source.channel);
     } catch (err) {
       sub.disconnect();
       throw err;
@@ -120,7 +134,7 @@ export class Waiter<R = unknown> {
     const space = rest.indexOf(' ');
     const state = (space < 0 ? rest : rest.slice(0, space)) as TaskOutcome['state'];
     const value = space < 0 ? undefined : rest.slice(space + 1);
-    const out: TaskOutcome<R> = { id, queue: this.queue.name, state };
+    const out: TaskOutcome<R> = { id, queue: this.source.queue, state };
     // An announcement that cannot be read is as none: the task is looked up instead.
     if (state === 'completed') {
       // An announcement of an older redtask has no result: look the task up for it.
@@ -152,12 +166,12 @@ export class Waiter<R = unknown> {
         wakeup.arm();
         const announced = this.fromAnnouncement(id);
         if (announced) return announced;
-        const t = await this.queue.getTask(id);
+        const t = await this.source.getTask(id);
         if (t && ENDS.has(t.state)) return this.fromTask(t);
         // Ended and gone already, with its announcement come in during the look-up?
         if (!t) return this.fromAnnouncement(id) ?? null;
         const left = until - Date.now();
-        if (left <= 0) throw new WaitTimeoutError(`task ${this.queue.name}#${id} is still ${t.state} after waiting ${opts.timeoutMs} ms`);
+        if (left <= 0) throw new WaitTimeoutError(`task ${this.source.queue}#${id} is still ${t.state} after waiting ${opts.timeoutMs} ms`);
         await wakeup.sleep(Math.min(left, opts.checkEveryMs ?? 2000));
       }
     } finally {

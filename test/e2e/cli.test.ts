@@ -560,7 +560,7 @@ describe('destructive admin commands (end to end)', () => {
     await redis.client().zadd('rt:{destroy}:lease', Date.now() + 60_000, '777');
     const fsck = await runCli('task-monitor', ['fsck', 'destroy', '--json', '--redis', redis.url]);
     expect(fsck.code, fsck.stderr).toBe(0);
-    expect(JSON.parse(fsck.stdout)).toEqual({ queue: 'destroy', orphanActive: 0, staleLease: 1, orphanRecord: 0, groupCounts: 0, schedules: 0 });
+    expect(JSON.parse(fsck.stdout)).toEqual({ queue: 'destroy', orphanActive: 0, staleLease: 1, orphanRecord: 0, groupCounts: 0, schedules: 0, setAside: [] });
   });
 });
 

@@ -96,7 +96,7 @@ describe('inspect and retry', () => {
     await c.hset(k.data, '8888', '8888|0|3|1795696585356|||"orphan"');
     await c.hset(k.gactive, 'tenant', 5);
     const r = await q.fsck();
-    expect(r).toEqual({ orphanActive: 1, staleLease: 2, orphanRecord: 1, groupCounts: 0, schedules: 0 });
+    expect(r).toEqual({ orphanActive: 1, staleLease: 2, orphanRecord: 1, groupCounts: 0, schedules: 0, setAside: [] });
     expect(await c.zscore(k.lease, '9999')).toBeNull();
     expect(await c.zscore(k.lease, `${a}|ghost.0`)).toBeNull();
     // Task a got an expired lease of the token that holds it.
@@ -112,12 +112,30 @@ describe('inspect and retry', () => {
     await w.close();
     expect(b).toBeTruthy();
     // Nothing left to repair.
-    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0, schedules: 0 });
+    expect(await q.fsck()).toEqual({ orphanActive: 0, staleLease: 0, orphanRecord: 0, groupCounts: 0, schedules: 0, setAside: [] });
     // A schedule whose pending fire was deleted gets it back.
     await q.schedule('nightly', 'report', { cron: '0 3 * * *' });
     await c.zrem(k.schednext, 'nightly');
     expect((await q.fsck()).schedules).toBe(1);
     expect(Number(await c.zscore(k.schednext, 'nightly'))).toBeGreaterThan(Date.now());
+    await q.close();
+  });
+
+  it("fsck first sets aside what does not fit the queue's structure, then repairs the rest, and says what it set aside", async () => {
+    const q = new Queue<string>('fsck-structure', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.add('a');
+    // A key of the wrong type would make the scans below fail (WRONGTYPE); a counter that is not a number.
+    await c.set(k.active, 'not a hash');
+    await c.hset(k.meta, 'completed', 'many');
+    const r = await q.fsck();
+    expect(r.setAside.join('\n')).toMatch(/active: a string, not a hash/);
+    expect(r.setAside.join('\n')).toMatch(/completed/);
+    expect(r).toMatchObject({ orphanActive: 0, staleLease: 0, orphanRecord: 0 });
+    expect(await c.get(`${k.active}:quarantined`)).toBe('not a hash');
+    expect((await q.counts()).waiting).toBe(1);
+    expect((await q.fsck()).setAside).toEqual([]);
     await q.close();
   });
 

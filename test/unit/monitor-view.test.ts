@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { render, renderLine, renderTask, renderTaskLine, snapshotJson, sparkline, type Snapshot } from '../../src/commands/monitor-view.js';
-import type { TaskInfo } from '../../src/shared/queue.js';
+import type { TaskInfo } from '../../src/shared/queue/index.js';
 
 const plain = new Chalk({ level: 0 });
 

@@ -5,8 +5,8 @@ import { render, renderLine, renderTask, renderTaskLine, snapshotJson, type Snap
 import { promptHelp } from '../../src/commands/prompt.js';
 import { renderSchedules } from '../../src/commands/schedules.js';
 import { makeLogger } from '../../src/commands/worker.js';
-import type { TaskInfo } from '../../src/shared/queue.js';
-import type { ScheduleInfo } from '../../src/shared/schedule.js';
+import type { TaskInfo } from '../../src/shared/queue/index.js';
+import type { ScheduleInfo } from '../../src/shared/schedule-store.js';
 import { controlsIn, HOSTILE, HOSTILE_SHOWN } from '../helpers/util.js';
 
 // The pure views, fed records whose every text field is hostile: what they draw has no control

@@ -3,9 +3,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type Clock, sleep, systemClock } from '../clock.js';
-import { MAX_TIMER_MS, settledWithin } from '../duration.js';
+import { settledWithin } from '../duration.js';
 import { queueKeys, type QueueKeys, validateQueueName } from '../keys.js';
 import { decodeTask } from '../decode.js';
+import { CONCURRENCY, inRange, LEASE, TIMEOUT, TIMEOUT_GRACE } from '../options.js';
 import { checkDatabase, createRedis, isCluster, quitWithin, redactUrl, resolveRedisUrl } from '../redis.js';
 import { Scheduler } from '../scheduler.js';
 import { registerScripts } from '../scripts.js';
@@ -59,17 +60,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.queues = (Array.isArray(queues) ? queues : [queues]).map(validateQueueName);
     if (this.queues.length === 0) throw new Error('a worker needs at least one queue');
     this.keys = new Map(this.queues.map((q) => [q, queueKeys(q)]));
-    this.concurrency = opts.concurrency ?? 1;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`invalid concurrency ${opts.concurrency}`);
-    const defaultTimeoutMs = opts.defaultTimeoutMs;
-    const timeoutGraceMs = (this.timeoutGraceMs = opts.timeoutGraceMs ?? 10_000);
-    // Timers wait at most MAX_TIMER_MS; a longer one would fire at once.
-    if (defaultTimeoutMs !== undefined && !(Number.isInteger(defaultTimeoutMs) && defaultTimeoutMs > 0 && defaultTimeoutMs <= MAX_TIMER_MS)) {
-      throw new Error(`invalid defaultTimeoutMs ${defaultTimeoutMs}: from 1 to ${MAX_TIMER_MS} ms`);
-    }
-    if (!(timeoutGraceMs >= 0 && timeoutGraceMs <= MAX_TIMER_MS)) throw new Error(`invalid timeoutGraceMs ${timeoutGraceMs}: from 0 to ${MAX_TIMER_MS} ms`);
-    this.leaseMs = opts.leaseMs ?? 5000;
-    if (!(this.leaseMs >= 100)) throw new Error(`invalid lease ${opts.leaseMs}: at least 100 ms`);
+    // The limits are options.ts's (the programs' arguments are checked against the same ones).
+    this.concurrency = inRange(CONCURRENCY, opts.concurrency ?? 1);
+    const defaultTimeoutMs = opts.defaultTimeoutMs === undefined ? undefined : inRange(TIMEOUT, opts.defaultTimeoutMs, 'defaultTimeoutMs');
+    const timeoutGraceMs = (this.timeoutGraceMs = inRange(TIMEOUT_GRACE, opts.timeoutGraceMs ?? 10_000));
+    this.leaseMs = inRange(LEASE, opts.leaseMs ?? 5000);
     this.id = opts.workerId ?? `${hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 20) || 'w'}-${process.pid}-${randomBytes(3).toString('hex')}`;
     if (!/^[A-Za-z0-9-]+$/.test(this.id)) throw new Error(`invalid worker id ${this.id}: letters, digits and '-' only`);
     this.clock = opts.clock ?? systemClock;

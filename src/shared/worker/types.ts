@@ -63,9 +63,9 @@ export function isTaskAborted(err: unknown): err is TaskAbortedError {
 export interface WorkerOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379). */
   connection?: string;
-  /** Tasks run at once (default 1). */
+  /** Tasks run at once (default 1, at most 10,000). */
   concurrency?: number;
-  /** How long a reservation lasts without a heartbeat, ms (default 5,000). A killed worker's tasks run again after it. */
+  /** How long a reservation lasts without a heartbeat, ms (default 5,000, at least 100). A killed worker's tasks run again after it. */
   leaseMs?: number;
   /** A fixed worker id (default: random). */
   workerId?: string;
