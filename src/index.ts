@@ -18,6 +18,7 @@ export type { CatchUpPolicy, OverlapPolicy, ScheduleInfo, ScheduleOptions } from
 export { parseDuration } from './shared/duration.js';
 export { queueKeys, validateQueueName, QUEUES_KEY } from './shared/keys.js';
 export { createRedis, redactUrl, resolveRedisUrl, DEFAULT_REDIS_URL } from './shared/redis.js';
+export { RepairedError } from './shared/repair.js';
 export {
   RedtaskError,
   UsageError,

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { ExitCode, UsageError } from '../shared/errors.js';
 import { PAGE, SETTING } from '../shared/options.js';
 import { listQueues, Queue, type QueueSettings, type TaskState } from '../shared/queue/index.js';
-import { colorFor, connectOnce, durationArg, intArg, type Io, subcommand, withQueue } from './common.js';
+import { colorFor, connectOnce, durationArg, intArg, type Io, programQueue, subcommand, withQueue } from './common.js';
 import { renderTask, renderTaskLine } from './monitor-view.js';
 import { safeJson, safeText } from './terminal.js';
 
@@ -257,7 +257,7 @@ async function withTask(first: string, second: string | undefined, redis: string
   try {
     const found: Queue[] = [];
     for (const name of await listQueues(client)) {
-      const q = new Queue(name, { connection: client });
+      const q = programQueue('task-monitor', io, name, client);
       if (await q.getTask(id)) found.push(q);
     }
     if (found.length === 0) {

@@ -115,12 +115,17 @@ export function subcommand(program: Command, name: string, description: string):
   return program.command(name).description(description).option('--redis <url>', 'Redis URL (as for the main command)');
 }
 
+/** A program's Queue: bad data it sets aside (see Queue's onWarning) is told on stderr, one line each. */
+export function programQueue(program: string, io: Pick<Io, 'stderr'>, name: string, client: Redis): Queue {
+  return new Queue(name, { connection: client, onWarning: (m) => io.stderr.write(`${program}: warning: ${safeText(m)}\n`) });
+}
+
 /** Runs a command's body on one queue, over a connection opened for it and closed after. */
 export async function withQueue(name: string, redis: string | undefined, io: Io, body: (q: Queue) => Promise<number>): Promise<number> {
   validateQueueName(name);
   const { client } = await connectOnce(redis, io.env, 'redtask:monitor');
   try {
-    return await body(new Queue(name, { connection: client }));
+    return await body(programQueue('task-monitor', io, name, client));
   } finally {
     client.disconnect();
   }

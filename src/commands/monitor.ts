@@ -6,7 +6,7 @@ import { listQueues, Queue, type WorkerInfo } from '../shared/queue/index.js';
 import { redactUrl } from '../shared/redis.js';
 import { Wakeup } from '../shared/waiter.js';
 import { addAdminCommands } from './admin.js';
-import { baseProgram, collect, colorFor, connectOnce, type Io, processIo, runProgram, timerArg } from './common.js';
+import { baseProgram, collect, colorFor, connectOnce, type Io, processIo, programQueue, runProgram, timerArg } from './common.js';
 import { addScheduleCommands } from './schedules.js';
 import { render, renderLine, snapshotJson, type QueueSnapshot, type ScheduleSnapshot, type Snapshot } from './monitor-view.js';
 
@@ -42,7 +42,7 @@ export function percentile(counts: number[], p: number): number | null {
 }
 
 /** Reads the state of the given queues (default: every known queue) and their live workers. */
-export async function snapshot(client: Redis, url: string, names?: string[]): Promise<Snapshot> {
+export async function snapshot(client: Redis, url: string, names?: string[], io?: Pick<Io, 'stderr'>): Promise<Snapshot> {
   const queueNames = names && names.length ? names : await listQueues(client);
   const now = Date.now();
   const queues: QueueSnapshot[] = [];
@@ -51,7 +51,7 @@ export async function snapshot(client: Redis, url: string, names?: string[]): Pr
   const corrupt: string[] = [];
   await Promise.all(
     queueNames.map(async (name) => {
-      const q = new Queue(name, { connection: client });
+      const q = io ? programQueue('task-monitor', io, name, client) : new Queue(name, { connection: client });
       const [c, hist, ws, oldest, scs] = await Promise.all([
         q.counts(),
         q.history(HISTORY_WINDOW, now),
@@ -140,7 +140,7 @@ async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter):
   };
   try {
     if (opts.once) {
-      show(await snapshot(client, url, opts.queue));
+      show(await snapshot(client, url, opts.queue, io));
       return ExitCode.ok;
     }
     let stop = false;
@@ -154,7 +154,7 @@ async function live(opts: MonitorOptions, io: Io, signals: NodeJS.EventEmitter):
     signals.on('SIGTERM', onSig);
     try {
       while (!stop) {
-        show(await snapshot(client, url, opts.queue));
+        show(await snapshot(client, url, opts.queue, io));
         await wakeup.sleep(opts.interval);
       }
     } finally {

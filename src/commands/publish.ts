@@ -9,7 +9,7 @@ import { ATTEMPTS, PRIORITY, TIMEOUT } from '../shared/options.js';
 import { parseBackoff } from '../shared/record.js';
 import type { Waiter } from '../shared/waiter.js';
 import { addScheduleOptions, checkScheduleArgs, publishSchedule, type PublishScheduleOptions, wantsSchedule } from './schedules.js';
-import { baseProgram, colorFor, connectOnce, durationArg, intArg, type Io, processIo, runProgram, timerArg } from './common.js';
+import { baseProgram, colorFor, connectOnce, durationArg, intArg, type Io, processIo, programQueue, runProgram, timerArg } from './common.js';
 import { History, historyPath, Progress, promptHelp } from './prompt.js';
 import { safeJson, safeLines, safeText } from './terminal.js';
 
@@ -82,7 +82,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     const schedData = wantsSchedule(sched) ? toData(program.args[0]!, 'argument 1') : undefined;
     validateQueueName(opts.queue);
     const { client } = await connectOnce(opts.redis, io.env, 'redtask:publish');
-    const queue = new Queue(opts.queue, { connection: client });
+    const queue = programQueue('task-publish', io, opts.queue, client);
     let waiter: Waiter | undefined;
     const print = (ids: string[]) => {
       for (const id of ids) io.stdout.write(opts.json ? `${safeJson({ id, queue: queue.name })}\n` : `${safeText(id)}\n`);

@@ -5,7 +5,7 @@ import { formatDuration } from '../shared/duration.js';
 import { validateQueueName } from '../shared/keys.js';
 import { listQueues, Queue } from '../shared/queue/index.js';
 import { CATCH_UP_POLICIES, type CatchUpPolicy, OVERLAP_POLICIES, type OverlapPolicy, type ScheduleInfo, type ScheduleOptions } from '../shared/schedule-store.js';
-import { collect, colorFor, connectOnce, durationArg, type Io, subcommand, withQueue } from './common.js';
+import { collect, colorFor, connectOnce, durationArg, type Io, programQueue, subcommand, withQueue } from './common.js';
 import { safeJson, safeText } from './terminal.js';
 
 /** The schedule options of task-publish. */
@@ -140,7 +140,7 @@ export function addScheduleCommands(program: Command, io: Io, setAction: (a: () 
         try {
           const queues = names && names.length > 0 ? names : await listQueues(client);
           const list: ScheduleInfo[] = [];
-          for (const name of queues) list.push(...(await new Queue(name, { connection: client }).schedules()));
+          for (const name of queues) list.push(...(await programQueue('task-monitor', io, name, client).schedules()));
           const now = Date.now();
           if (o.json ?? parent().json) io.stdout.write(`${safeJson({ time: now, schedules: list })}\n`);
           else io.stdout.write(`${renderSchedules(list, now, colorFor(io.stdout, io.env))}\n`);

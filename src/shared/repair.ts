@@ -66,3 +66,36 @@ export function isDataError(err: unknown): boolean {
 export async function repairQueue(client: Redis, k: QueueKeys): Promise<string[]> {
   return (await runScript(client, 'repair', repairKeys(k), KEY_TYPES.map(([, type]) => type))) as string[];
 }
+
+/**
+ * Runs `op`; when it fails with an error that bad data can cause, repairs the queue (see
+ * repairQueue) and tells what was set aside. Then, with `again`, runs `op` once more: for calls
+ * that may safely run twice (reads, and writes that set a state: pause, configure, a schedule).
+ * Without it the error is thrown, marked as repaired: a script is not rolled back when it fails
+ * part-way, so a publish or a move of tasks that failed may have done part of its work, and
+ * running it again could do that part twice.
+ */
+export async function withRepair<V>(client: Redis, k: QueueKeys, warn: ((message: string) => void) | undefined, again: boolean, op: () => Promise<V>): Promise<V> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    const lines = await repairQueue(client, k);
+    if (lines.length === 0) throw err;
+    for (const line of lines) warn?.(`bad data set aside: ${line}`);
+    if (again) return op();
+    throw new RepairedError(err, lines);
+  }
+}
+
+/** A call failed on bad data, which was then set aside: the same call should work now. */
+export class RepairedError extends Error {
+  override name = 'RepairedError';
+  constructor(
+    override readonly cause: unknown,
+    /** What was set aside, one line each. */
+    readonly setAside: string[],
+  ) {
+    super(`${cause instanceof Error ? cause.message : String(cause)} (bad data in the queue's keys was set aside: ${setAside.length} item(s); try again)`);
+  }
+}

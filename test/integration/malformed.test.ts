@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue, Worker } from '../../src/index.js';
+import { Queue, RepairedError, Worker } from '../../src/index.js';
 import { snapshot } from '../../src/commands/monitor.js';
 import { statsKey } from '../../src/shared/keys.js';
-import { isDataError } from '../../src/shared/repair.js';
+import { isDataError, KEY_TYPES } from '../../src/shared/repair.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { sleep } from '../helpers/util.js';
 
@@ -156,11 +156,81 @@ describe('malformed values in every key of a queue, while workers run', () => {
     await q.counts();
 
     for (const w of workers) await w.close();
-    if (process.env.SHOW_REPORTS) console.log(errors.map((e) => e.message), warnings);
     // What the workers reported: the scripts' failures on the bad data (each followed by a
     // repair) and the schedules set aside; nothing else.
     expect(errors.map((e) => e.message).filter((m) => !isDataError(m) && !/^schedule .* is corrupt and was paused/.test(m))).toEqual([]);
     expect(warnings.some((m) => m.includes('bad data set aside'))).toBe(true);
     await q.close();
   }, 60_000);
+
+  it('keys of the wrong Redis type: set aside by whoever meets them first; workers, publishers and the monitor go on', async () => {
+    const name = 'mal-types';
+    const q = new Queue<number>(name, { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    const runs = new Map<number, number>();
+    const workers = [0, 1].map(() => new Worker<number>(name, (t) => void runs.set(t.data, (runs.get(t.data) ?? 0) + 1), { connection: redis.url, concurrency: 4, leaseMs: 1000 }));
+    const warnings: string[] = [];
+    const errors: Error[] = [];
+    for (const w of workers) {
+      w.on('warning', (m) => warnings.push(m));
+      w.on('error', (e) => errors.push(e));
+    }
+    const good: number[] = [];
+    const repaired: string[][] = [];
+    const publish = async (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) {
+        good.push(i);
+        const opts = i % 3 === 1 ? { delay: 200 } : i % 3 === 2 ? { priority: 3, group: 'g' } : {};
+        // A publish that met the bad data first sets it aside and says so; the same publish again works.
+        await q.add(i, opts).catch(async (err: unknown) => {
+          if (!(err instanceof RepairedError)) throw err;
+          repaired.push(err.setAside);
+          await q.add(i, opts);
+        });
+      }
+    };
+    await publish(0, 30);
+    for (const w of workers) await w.start();
+    await waitFor(() => good.every((i) => runs.has(i)), 10_000, 'the first tasks run');
+    await waitFor(async () => (await q.counts()).completed === 30, 10_000, 'the first tasks completed');
+
+    // Every key of the queue, of another type than its own (the queue is drained: no task is lost
+    // to the damage itself).
+    for (const [field, type] of KEY_TYPES) {
+      const key = k[field];
+      await c.del(key);
+      if (type === 'zset') await c.rpush(key, 'not a sorted set');
+      else if (type === 'string') await c.hset(key, 'not', 'a string');
+      else await c.set(key, `not a ${type}`);
+    }
+    await publish(30, 30);
+    await waitFor(() => good.every((i) => runs.has(i)), 20_000, 'every good task run');
+    await sleep(1000);
+    expect(good.filter((i) => runs.get(i) !== 1)).toEqual([]);
+    // Every key is of its own type again (or gone, until it is needed).
+    for (const [field] of KEY_TYPES) expect({ field, type: await wrongType(c, k[field]) }).toEqual({ field, type: '(right)' });
+    // What was set aside is kept, and was told.
+    expect(await c.exists(`${k.config}:quarantined`)).toBe(1);
+    expect([...warnings, ...repaired.flat()].some((m) => m.includes('renamed to'))).toBe(true);
+    // The monitor and the listings answer.
+    const snap = await snapshot(c, redis.url, [name]);
+    expect(snap.queues[0]!.name).toBe(name);
+    for (const state of ['waiting', 'active', 'delayed', 'completed', 'dead', 'cancelled'] as const) await q.listTasks(state, { limit: 100 });
+    await q.schedules();
+    await q.workers();
+    await q.settings();
+    await q.counts();
+    for (const w of workers) await w.close();
+    expect(errors.map((e) => e.message).filter((m) => !isDataError(m))).toEqual([]);
+    await q.close();
+  }, 60_000);
 });
+
+/** '(right)' when a key is absent or of its own type (KEY_TYPES), else the type it has. */
+async function wrongType(c: import('ioredis').Redis, key: string): Promise<string> {
+  const own = new Map<string, string>(KEY_TYPES.map(([f, t]) => [f, t]));
+  const field = key.slice(key.lastIndexOf(':') + 1);
+  const t = await c.type(key);
+  return t === 'none' || t === own.get(field) ? '(right)' : t;
+}

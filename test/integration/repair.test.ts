@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker } from '../../src/index.js';
 import { KEY_TYPES, quarantineKey, repairQueue } from '../../src/shared/repair.js';
+import { assertBuilt, runCli } from '../e2e/helpers.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 // Bad data in a queue's structure (a key of the wrong type, a counter that is not a number) made
@@ -8,6 +9,7 @@ import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
+  assertBuilt();
   redis = await startRedis();
 });
 afterAll(async () => {
@@ -70,6 +72,29 @@ describe('repair', () => {
     // The failures that led to the repair were reported, and stopped once it was done.
     expect(errors.length).toBeGreaterThan(0);
     await w.close();
+    await q.close();
+  });
+
+  it('the programs meet bad data too: they set it aside, say so on stderr, and answer (a publish that met it asks to be sent again)', async () => {
+    const q = new Queue('rep-cli', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await q.add('x');
+    // A publish that meets a counter that is not a number: it sets it aside, and asks to be sent again.
+    await c.hset(k.meta, 'seq', 'abc');
+    const published = await runCli('task-publish', ['-q', 'rep-cli', '--redis', redis.url, 'y']);
+    expect(published.code).toBe(1);
+    expect(published.stderr).toMatch(/task-publish: warning: queue rep-cli: bad data set aside: .*meta seq/);
+    expect(published.stderr).toMatch(/set aside: 1 item\(s\); try again/);
+    const again = await runCli('task-publish', ['-q', 'rep-cli', '--redis', redis.url, 'y']);
+    expect(again.code).toBe(0);
+    // A listing that meets a key of the wrong type: it sets it aside, says so, and answers.
+    await c.del(k.dead);
+    await c.set(k.dead, 'not a sorted set');
+    const listed = await runCli('task-monitor', ['tasks', 'rep-cli', '--state', 'dead', '--redis', redis.url]);
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toContain(`task-monitor: warning: queue rep-cli: bad data set aside: ${k.dead}: a string, not a zset`);
+    expect(await c.get(`${k.dead}:quarantined`)).toBe('not a sorted set');
     await q.close();
   });
 

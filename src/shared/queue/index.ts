@@ -9,6 +9,7 @@ import {
   type ScheduleOptions,
   setSchedulePaused,
 } from '../schedule-store.js';
+import { withRepair } from '../repair.js';
 import { Waiter } from '../waiter.js';
 import { Admin } from './admin.js';
 import { fsck, type FsckReport } from './fsck.js';
@@ -23,6 +24,8 @@ import type { AddOptions, ConnectionOptions, QueueContext, QueueCounts, QueueSet
  * - Inspector (inspector.ts): counts, getTask, listTasks, history, workers, settings, results;
  * - Admin (admin.ts): pause, resume, cancel, retry, delete, purge, configure;
  * - fsck (fsck.ts): the repair of a queue;
+ * Every call that reads or writes the queue's keys goes through guarded(): bad data it meets is
+ * set aside and the call runs again (see ../repair.ts).
  * - the schedule store (../schedule-store.ts) and the Waiter (../waiter.ts), given what they need.
  */
 
@@ -48,6 +51,7 @@ export class Queue<T = unknown> implements QueueContext {
   private readonly producer: Producer<T>;
   private readonly inspector: Inspector<T>;
   private readonly admin: Admin;
+  private readonly onWarning: ((message: string) => void) | undefined;
 
   constructor(name: string, opts: ConnectionOptions = {}) {
     this.name = validateQueueName(name);
@@ -58,6 +62,18 @@ export class Queue<T = unknown> implements QueueContext {
     this.producer = new Producer<T>(this);
     this.inspector = new Inspector<T>(this);
     this.admin = new Admin(this);
+    this.onWarning = opts.onWarning;
+  }
+
+  /**
+   * Runs one call of the queue; when bad data in Redis makes it fail (a key of the wrong type, a
+   * counter that is not a number), sets that data aside (see repair.ts) and tells onWarning what
+   * it moved. A call that may safely run twice then runs once more; one that may have done part
+   * of its work (`again` false: publishing, moving tasks) throws RepairedError instead.
+   */
+  private guarded<V>(op: () => Promise<V>, again = true): Promise<V> {
+    const warn = this.onWarning;
+    return withRepair(this.client, this.keys, warn && ((m) => warn(`queue ${this.name}: ${m}`)), again, op);
   }
 
   /** The largest payload accepted, bytes of JSON (default 1 MiB). */
@@ -73,12 +89,12 @@ export class Queue<T = unknown> implements QueueContext {
 
   /** Adds one task; resolves to its id. */
   add(data: T, opts: AddOptions = {}): Promise<string> {
-    return this.producer.add(data, opts);
+    return this.guarded(() => this.producer.add(data, opts), false);
   }
 
   /** Adds many tasks (up to 1,000, and 16 MiB of records, per script call); resolves to their ids, in order. */
   addBulk(items: Array<{ data: T; opts?: AddOptions }>): Promise<string[]> {
-    return this.producer.addBulk(items);
+    return this.guarded(() => this.producer.addBulk(items), false);
   }
 
   /** A task's payload as stored (JSON); throws a UsageError when it is over maxPayloadBytes. */
@@ -90,12 +106,12 @@ export class Queue<T = unknown> implements QueueContext {
 
   /** Current counts of each state and the totals; every figure is O(1) to read. */
   counts(): Promise<QueueCounts> {
-    return this.inspector.counts();
+    return this.guarded(() => this.inspector.counts());
   }
 
   /** One task in whatever state it is, or null when it is unknown (or no longer retained). */
   getTask(id: string): Promise<TaskInfo<T> | null> {
-    return this.inspector.getTask(id);
+    return this.guarded(() => this.inspector.getTask(id));
   }
 
   /**
@@ -103,32 +119,32 @@ export class Queue<T = unknown> implements QueueContext {
    * waiting ones (plain waiting tasks, then prioritized and grouped ones, admin use).
    */
   listTasks(state: TaskState, opts: { offset?: number; limit?: number } = {}): Promise<Array<TaskInfo<T>>> {
-    return this.inspector.listTasks(state, opts);
+    return this.guarded(() => this.inspector.listTasks(state, opts));
   }
 
   /** Completed and failed tasks per second, for the `seconds` full seconds before now, oldest first. */
   history(seconds: number, now = Date.now()): Promise<Array<{ second: number; completed: number; failed: number; waits: number[]; corrupt?: string }>> {
-    return this.inspector.history(seconds, now);
+    return this.guarded(() => this.inspector.history(seconds, now));
   }
 
   /** Age (ms) of the oldest waiting task, or null when none waits (O(1) at any queue length). */
   oldestWaitingAge(now = Date.now()): Promise<number | null> {
-    return this.inspector.oldestWaitingAge(now);
+    return this.guarded(() => this.inspector.oldestWaitingAge(now));
   }
 
   /** The result of a completed task (parsed JSON), or undefined; throws CorruptRecordError when it cannot be read. */
   getResult(id: string): Promise<unknown> {
-    return this.inspector.getResult(id);
+    return this.guarded(() => this.inspector.getResult(id));
   }
 
   /** The queue's settings as stored; a field that cannot be read is listed in `corrupt` with why. */
   settings(): Promise<QueueSettings & { corrupt?: Record<string, string> }> {
-    return this.inspector.settings();
+    return this.guarded(() => this.inspector.settings());
   }
 
   /** Live workers of this queue: those that sent a heartbeat within two of their leases (at least 10 s). */
   workers(now = Date.now()): Promise<WorkerInfo[]> {
-    return this.inspector.workers(now);
+    return this.guarded(() => this.inspector.workers(now));
   }
 
   /**
@@ -173,12 +189,12 @@ export class Queue<T = unknown> implements QueueContext {
 
   /** Workers stop taking this queue's tasks; running ones finish. Publishing still works. */
   pause(): Promise<void> {
-    return this.admin.pause();
+    return this.guarded(() => this.admin.pause());
   }
 
   /** Workers take this queue's tasks again (idle ones are woken at once). */
   resume(): Promise<void> {
-    return this.admin.resume();
+    return this.guarded(() => this.admin.resume());
   }
 
   /**
@@ -186,17 +202,17 @@ export class Queue<T = unknown> implements QueueContext {
    * Resolves to the state it was cancelled from, or null when it was in none.
    */
   cancel(id: string): Promise<'waiting' | 'delayed' | 'active' | null> {
-    return this.admin.cancel(id);
+    return this.guarded(() => this.admin.cancel(id), false);
   }
 
   /** Sends dead-lettered or cancelled tasks back to the queue with a fresh set of attempts; resolves to how many. */
   retry(ids: string[]): Promise<number> {
-    return this.admin.retry(ids);
+    return this.guarded(() => this.admin.retry(ids), false);
   }
 
   /** Sends every task that is dead-lettered when it is called back to the queue, each once. */
   retryAllDead(): Promise<number> {
-    return this.admin.retryAllDead();
+    return this.guarded(() => this.admin.retryAllDead(), false);
   }
 
   /**
@@ -204,17 +220,17 @@ export class Queue<T = unknown> implements QueueContext {
    * was deleted from, or null. Throws a UsageError when it is running.
    */
   delete(id: string): Promise<TaskState | null> {
-    return this.admin.delete(id);
+    return this.guarded(() => this.admin.delete(id), false);
   }
 
   /** Deletes every task that is in one state when it is called and is not running; resolves to how many. */
   purge(state: Exclude<TaskState, 'active'>): Promise<number> {
-    return this.admin.purge(state);
+    return this.guarded(() => this.admin.purge(state), false);
   }
 
   /** Changes this queue's settings, for every worker and publisher. */
   configure(settings: QueueSettings): Promise<void> {
-    return this.admin.configure(settings);
+    return this.guarded(() => this.admin.configure(settings));
   }
 
   /** Finds and repairs inconsistencies, and says what it repaired (see fsck.ts). */
@@ -230,32 +246,32 @@ export class Queue<T = unknown> implements QueueContext {
    * Workers of the queue fire it, each due time once. Resolves to the schedule with its next fire.
    */
   async schedule(name: string, data: T, opts: ScheduleOptions): Promise<ScheduleInfo<T>> {
-    return (await putSchedule(this.client, this.name, this.keys, name, data, opts, this.maxPayloadBytes)) as ScheduleInfo<T>;
+    return (await this.guarded(() => putSchedule(this.client, this.name, this.keys, name, data, opts, this.maxPayloadBytes))) as ScheduleInfo<T>;
   }
 
   /** The queue's schedules, by name, each with its next fire and what it did so far. */
   async schedules(): Promise<Array<ScheduleInfo<T>>> {
-    return (await getSchedules(this.client, this.name, this.keys)) as Array<ScheduleInfo<T>>;
+    return (await this.guarded(() => getSchedules(this.client, this.name, this.keys))) as Array<ScheduleInfo<T>>;
   }
 
   /** One schedule, or null. */
   async getSchedule(name: string): Promise<ScheduleInfo<T> | null> {
-    return ((await getSchedules(this.client, this.name, this.keys, [name]))[0] as ScheduleInfo<T> | undefined) ?? null;
+    return ((await this.guarded(() => getSchedules(this.client, this.name, this.keys, [name])))[0] as ScheduleInfo<T> | undefined) ?? null;
   }
 
   /** Stops a schedule firing; due times while it is paused are not made up for. UsageError if unknown. */
   async pauseSchedule(name: string): Promise<ScheduleInfo<T>> {
-    return (await setSchedulePaused(this.client, this.name, this.keys, name, true)) as ScheduleInfo<T>;
+    return (await this.guarded(() => setSchedulePaused(this.client, this.name, this.keys, name, true))) as ScheduleInfo<T>;
   }
 
   /** Lets a paused schedule fire again, from its next due time on. UsageError if unknown. */
   async resumeSchedule(name: string): Promise<ScheduleInfo<T>> {
-    return (await setSchedulePaused(this.client, this.name, this.keys, name, false)) as ScheduleInfo<T>;
+    return (await this.guarded(() => setSchedulePaused(this.client, this.name, this.keys, name, false))) as ScheduleInfo<T>;
   }
 
   /** Deletes a schedule (the tasks it published stay); resolves to whether it existed. */
   async deleteSchedule(name: string): Promise<boolean> {
-    return deleteSchedule(this.client, this.keys, name);
+    return this.guarded(() => deleteSchedule(this.client, this.keys, name));
   }
 
   async close(): Promise<void> {

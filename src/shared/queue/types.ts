@@ -18,6 +18,11 @@ export interface QueueContext {
 export interface ConnectionOptions {
   /** A redis:// or rediss:// URL (default: REDIS_URL or redis://127.0.0.1:6379), or a client to share. */
   connection?: string | Redis;
+  /**
+   * Told, one line each, of bad data this Queue set aside because a call failed on it (a key of
+   * the wrong type, a counter that is not a number); the call then ran again. Default: not told.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface AddOptions {
