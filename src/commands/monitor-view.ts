@@ -204,6 +204,7 @@ export function renderTask(t: TaskInfo, c: ChalkInstance): string {
   if (t.timeout) lines.push(`timeout    ${formatDuration(t.timeout)}`);
   if (t.schedule) lines.push(`schedule   ${safeText(t.schedule.name)}, due ${when(t.schedule.due)}`);
   if (t.worker) lines.push(`worker     ${safeText(t.worker)}`);
+  if (t.startedAt) lines.push(`started    ${when(t.startedAt)}`);
   if (t.state === 'active' && t.leaseUntil) lines.push(`lease      until ${when(t.leaseUntil)}`);
   if (t.at) lines.push(`${t.state === 'delayed' ? 'due        ' : 'ended      '}${when(t.at)}`);
   if (t.progress !== undefined) lines.push(`progress   ${safeJson(t.progress)}`);

@@ -268,11 +268,16 @@ describe('progress', () => {
     collectErrors(w);
     await w.start();
     const id = await q.add(null);
+    const publishedAt = Date.now();
     const running = await waitFor(async () => {
       const t = await q.getTask(id);
       return t?.progress ? t : undefined;
     }, 5000, 'progress');
     expect(running.state).toBe('active');
+    // Who runs it, since when, and which attempt.
+    expect(running).toMatchObject({ worker: w.id, attempts: 1, maxAttempts: 3 });
+    expect(running.startedAt).toBeGreaterThanOrEqual(publishedAt - 1000);
+    expect(running.startedAt).toBeLessThanOrEqual(Date.now());
     expect(running.progress).toEqual({ pct: 50 });
     expect(running.leaseUntil).toBeGreaterThan(Date.now() - 1000);
     release();

@@ -12,6 +12,7 @@ import {
   DEFAULT_BACKOFF,
   type DecodedTask,
   type TaskRecord,
+  tokenLeasedAt,
   tokenWorker,
 } from '../decode.js';
 import { PAGE } from '../options.js';
@@ -205,8 +206,11 @@ export class Inspector<T = unknown> {
     if (active) {
       const bar = active.indexOf('|');
       const t = info(active.slice(bar + 1), 'active');
-      const worker = tokenWorker(active.slice(0, Math.max(0, bar)));
+      const token = active.slice(0, Math.max(0, bar));
+      const worker = tokenWorker(token);
       if (worker !== undefined) t.worker = worker;
+      const startedAt = tokenLeasedAt(token);
+      if (startedAt !== undefined) t.startedAt = startedAt;
       const lease = await this.q.client.zscore(k.lease, leaseMember(id, active));
       t.leaseUntil = lease ? Number(lease) : undefined;
       if (progress) json(t, progress, 'progress');

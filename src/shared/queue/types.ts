@@ -152,6 +152,8 @@ export interface TaskInfo<T = unknown> {
   schedule?: { name: string; due: number };
   /** For active tasks: the id of the worker holding its lease. */
   worker?: string;
+  /** For active tasks: when the worker leased it, by the worker's clock (ms since epoch), just before it started. */
+  startedAt?: number;
   /** For active tasks: the lease deadline (ms since epoch). */
   leaseUntil?: number;
   /** For delayed tasks: when the task becomes due; for finished ones: when it finished. */
