@@ -24,6 +24,7 @@ export {
   UsageError,
   RedisUnreachableError,
   QueueFullError,
+  PublishInterruptedError,
   CorruptRecordError,
   WaitTimeoutError,
   ExitCode,

@@ -40,6 +40,20 @@ export class QueueFullError extends RedtaskError {
   }
 }
 
+/**
+ * An addBulk of several script calls failed part-way: the tasks of the calls before the failing
+ * one were accepted (`accepted`), the rest were not. The message is the failure's.
+ */
+export class PublishInterruptedError extends RedtaskError {
+  override name = 'PublishInterruptedError';
+  constructor(
+    override readonly cause: unknown,
+    readonly accepted: string[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 /** waitFor gave up: the task had not ended within the timeout. */
 export class WaitTimeoutError extends RedtaskError {
   override name = 'WaitTimeoutError';

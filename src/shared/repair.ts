@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { QueueKeys } from './keys.js';
+import { QUEUES_KEY, type QueueKeys } from './keys.js';
 import { runScript } from './scripts.js';
 
 /**
@@ -55,7 +55,10 @@ export function repairKeys(k: QueueKeys): string[] {
  */
 export function isDataError(err: unknown): boolean {
   const m = err instanceof Error ? err.message : String(err);
-  return /WRONGTYPE|not an integer|not a valid float|user_script:\d+:|user_function:\d+:|attempt to (perform arithmetic|compare|index|concatenate)|bad argument|overflow/i.test(m);
+  // (Not any Lua error: a script's own bug, or OOM, READONLY or MISCONF raised inside a script,
+  // is no reason to scan the queue. These are what a value of the wrong type or form causes.)
+  if (/\b(OOM|READONLY|MISCONF|BUSY|LOADING|NOSCRIPT|NOPERM)\b/.test(m)) return false;
+  return /WRONGTYPE|not an integer|not a valid float|attempt to (perform arithmetic|compare|index|concatenate)|bad argument #\d+ to|number has no integer representation/i.test(m);
 }
 
 /**
@@ -64,7 +67,15 @@ export function isDataError(err: unknown): boolean {
  * quarantine hash and reset. Returns one line per thing set aside (none: nothing was wrong).
  */
 export async function repairQueue(client: Redis, k: QueueKeys): Promise<string[]> {
-  return (await runScript(client, 'repair', repairKeys(k), KEY_TYPES.map(([, type]) => type))) as string[];
+  const lines = (await runScript(client, 'repair', repairKeys(k), KEY_TYPES.map(([, type]) => type))) as string[];
+  // The registry of queue names is outside the queue's slot (a script of the queue cannot touch
+  // it on a Cluster): checked on its own. A rename that lost a race to another repair is fine.
+  const type = await client.type(QUEUES_KEY);
+  if (type !== 'none' && type !== 'set') {
+    await client.rename(QUEUES_KEY, `${QUEUES_KEY}:quarantined`).catch(() => undefined);
+    lines.push(`${QUEUES_KEY}: a ${type}, not a set; renamed to ${QUEUES_KEY}:quarantined`);
+  }
+  return lines;
 }
 
 /**
@@ -84,7 +95,7 @@ export async function withRepair<V>(client: Redis, k: QueueKeys, warn: ((message
     if (lines.length === 0) throw err;
     for (const line of lines) warn?.(`bad data set aside: ${line}`);
     if (again) return op();
-    throw new RepairedError(err, lines);
+    throw new RepairedError(err, lines, (err as { accepted?: unknown }).accepted);
   }
 }
 
@@ -95,7 +106,12 @@ export class RepairedError extends Error {
     override readonly cause: unknown,
     /** What was set aside, one line each. */
     readonly setAside: string[],
+    accepted?: unknown,
   ) {
     super(`${cause instanceof Error ? cause.message : String(cause)} (bad data in the queue's keys was set aside: ${setAside.length} item(s); try again)`);
+    this.accepted = Array.isArray(accepted) ? accepted.map(String) : [];
   }
+
+  /** For addBulk: the ids of the tasks of the same call accepted before the failure (send the rest again). */
+  readonly accepted: string[];
 }

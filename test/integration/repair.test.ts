@@ -98,6 +98,32 @@ describe('repair', () => {
     await q.close();
   });
 
+  it('an idle worker whose marker key has the wrong type does not spin on it: the wait fails, the queue is repaired, and a publish is picked up', async () => {
+    const q = new Queue('rep-marker', { connection: redis.url });
+    const c = q.client;
+    const k = q.keys;
+    await c.set(k.marker, 'not a sorted set');
+    const done: string[] = [];
+    const w = new Worker<string>('rep-marker', (t) => void done.push(t.data), { connection: redis.url });
+    const warnings: string[] = [];
+    w.on('warning', (m) => warnings.push(m));
+    w.on('error', () => undefined);
+    const pops = async () => {
+      const info = (await c.info('commandstats')).split('\n').find((l) => l.startsWith('cmdstat_bzpopmin:'));
+      return info ? Number(/calls=(\d+)/.exec(info)![1]) : 0;
+    };
+    const before = await pops();
+    await w.start();
+    await waitFor(() => warnings.some((m) => m.includes(`${k.marker}: a string, not a zset`)), 5000, 'the marker set aside');
+    await new Promise((r) => setTimeout(r, 1000));
+    // A few waits (one failed, then the 5 s waits), not one per round trip.
+    expect((await pops()) - before).toBeLessThan(10);
+    await q.add('after');
+    await waitFor(() => done.includes('after'), 5000, 'the task published after');
+    await w.close();
+    await q.close();
+  });
+
   it('knows the type of every key of a queue', () => {
     const names = KEY_TYPES.map(([n]) => n).sort();
     const k = Object.keys(new Queue('rep-names', { connection: redis.url, lazy: true } as never).keys).filter((n) => n !== 'prefix').sort();

@@ -384,3 +384,34 @@ describe('shutdown and wake-ups', () => {
     await q.close();
   });
 });
+
+describe('close() during start()', () => {
+  it('a worker closed while its start-up call to Redis is on its way starts nothing', async () => {
+    const q = new Queue('close-in-start', { connection: `${redis.url}/3` });
+    await q.add('x');
+    let ran = 0;
+    const w = new Worker('close-in-start', () => void ran++, { connection: `${redis.url}/3` });
+    // White-box: close() is called just as the worker checks its database (SELECT), and the
+    // check's answer comes only once close() has finished.
+    // (Once the connection is ready: ioredis itself sends a SELECT while it connects.)
+    const inner = w as unknown as { client: { select(db: number): Promise<unknown>; once(e: 'ready', f: () => void): void } };
+    const select = inner.client.select.bind(inner.client);
+    let closing: Promise<void> | undefined;
+    inner.client.once('ready', () => {
+      inner.client.select = async (db) => {
+        closing = w.close(0);
+        const answer = await select(db);
+        await closing;
+        return answer;
+      };
+    });
+    await w.start();
+    await closing;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ran).toBe(0);
+    expect(await q.counts()).toMatchObject({ waiting: 1, active: 0 });
+    // Nothing was left open (a connection made after close() would keep the process alive).
+    expect(((await q.client.client('LIST')) as string).includes(`redtask:worker:${w.id}`)).toBe(false);
+    await q.close();
+  });
+});

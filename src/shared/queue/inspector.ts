@@ -243,10 +243,11 @@ export class Inspector<T = unknown> {
     for (let s = last - seconds + 1; s <= last; s++) pipe.hmget(statsKey(this.q.name, s), ...fields);
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, v], i) => {
-      if (err) throw err;
+      const second = last - seconds + 1 + i;
+      // (A second's key of the wrong type counts as an empty second, with why.)
+      if (err) return { second, completed: 0, failed: 0, waits: WAIT_BUCKETS.map(() => 0), corrupt: `${statsKey(this.q.name, second)}: ${err.message}` };
       const bad: string[] = [];
       const [c, f, ...w] = counters(v as Array<string | null>, fields, bad);
-      const second = last - seconds + 1 + i;
       // A field that is not a count counts as 0; the second says why.
       return bad.length > 0 ? { second, completed: c!, failed: f!, waits: w, corrupt: bad.join('; ') } : { second, completed: c!, failed: f!, waits: w };
     });

@@ -1,4 +1,4 @@
-import { scriptError, UsageError } from '../errors.js';
+import { PublishInterruptedError, scriptError, UsageError } from '../errors.js';
 import { QUEUES_KEY } from '../keys.js';
 import { checkTaskOptions, inRange, KEY_WINDOW, payloadJson, validateGroup } from '../options.js';
 import { encodeOpts } from '../record.js';
@@ -54,7 +54,9 @@ export class Producer<T = unknown> {
       const plain = chunk.every((e) => e[0] === 0 && e[1] === 0 && e[2] === '' && e[3] === '');
       const args = plain ? [now, -chunk.length, ...chunk.map((e) => e[5]!)] : [now, chunk.length, ...chunk.flat()];
       const res = (await runScript(this.q.client, 'publish', scriptKeys.publish(this.q.keys), args).catch((err: unknown) => {
-        throw scriptError(err, { queue: this.q.name, accepted: ids });
+        const e = scriptError(err, { queue: this.q.name, accepted: ids });
+        // Part-way through: say which tasks of this call went in before the failure.
+        throw e === err && ids.length > 0 ? new PublishInterruptedError(err, [...ids]) : e;
       })) as Array<number | string>;
       if (res[0] === -2) for (const id of res.slice(1)) ids.push(String(id));
       else for (let k = 0; k < Number(res[1]); k++) ids.push(String(Number(res[0]) + k));

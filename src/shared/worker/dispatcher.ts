@@ -102,10 +102,12 @@ export class Dispatcher {
     return Math.min(this.free(), this.laneSize, MAX_BATCH);
   }
 
-  /** Calls in flight or settlements waiting to be sent. */
+  /** Calls in flight, settlements waiting to be sent, or calls to send again after a lost reply. */
   get busy(): boolean {
     if (this.inflight > 0) return true;
     for (const list of this.pending.values()) if (list.length > 0) return true;
+    // (A lost reserve's retry hands back what it leased: close() must wait for it too.)
+    for (const list of this.retries.values()) if (list.length > 0) return true;
     return false;
   }
 

@@ -17,6 +17,8 @@ export interface IdleWaitHost {
   accepting(): boolean;
   /** Look for tasks again at this time (a delayed task's due time). */
   dueAt(at: number): void;
+  /** A wait on these queues' markers failed (other than by a dropped connection). */
+  waitFailed(queues: readonly string[], err: unknown): void;
 }
 
 /** The blocking wait of one group of queues, on a connection of its own. */
@@ -26,8 +28,6 @@ interface Waiter {
   connection: Connection | undefined;
   /** CLIENT ID of its connection while connected (for CLIENT UNBLOCK from the main one). */
   clientId: number | undefined;
-  /** Resolves once clientId is known for the current connection (or could not be had). */
-  clientIdKnown: Promise<void> | undefined;
   loop: Promise<void> | undefined;
 }
 
@@ -60,14 +60,18 @@ export class IdleWait {
   private canUnblock = true;
   private stopped = false;
 
+  private readonly client: Redis;
+
   constructor(
-    private readonly client: Redis,
+    /** The worker's main connection: the waits' connections copy it, and CLIENT UNBLOCK goes on it. */
+    private readonly main: Connection,
     groups: string[][],
     private readonly keys: ReadonlyMap<string, QueueKeys>,
     private readonly dispatcher: Dispatcher,
     private readonly host: IdleWaitHost,
   ) {
-    this.waiters = groups.map((queues) => ({ queues, markers: queues.map((q) => keys.get(q)!.marker), connection: undefined, clientId: undefined, clientIdKnown: undefined, loop: undefined }));
+    this.client = main.client;
+    this.waiters = groups.map((queues) => ({ queues, markers: queues.map((q) => keys.get(q)!.marker), connection: undefined, clientId: undefined, loop: undefined }));
   }
 
   /** Connects the waits' connections and starts waiting whenever the worker is idle. */
@@ -108,20 +112,25 @@ export class IdleWait {
 
   private connect(w: Waiter): Connection {
     // resendUnanswered is off on the worker's client and so on this copy: a queued reserve
-    // whose reply is lost must be retried with its retry flag, not sent again as new.
-    const client = duplicateClient(this.client, { connectionName: `redtask:worker:${this.host.workerId}:block` });
+    // whose reply is lost must be retried with its retry flag, not sent again as new. No offline
+    // queue: a wait made while the connection is down would go out, stale, after it is back.
+    const client = duplicateClient(this.client, { connectionName: `redtask:worker:${this.host.workerId}:block`, enableOfflineQueue: false });
     client.on('error', () => undefined);
+    const conn = new Connection(client);
     if (w.queues.length === 1 && !isCluster(this.client)) {
       client.on('ready', () => {
-        w.clientIdKnown = client.client('ID').then(
+        conn.guard(client.client('ID')).then(
           (id) => void (w.clientId = Number(id)),
-          () => undefined,
+          (err: unknown) => {
+            // Not allowed (an ACL without CLIENT ID): every wait is a plain one from now on.
+            if (/NOPERM|unknown/i.test(err instanceof Error ? err.message : String(err))) this.canUnblock = false;
+          },
         );
       });
       client.on('close', () => (w.clientId = undefined));
-      client.connect().catch(() => undefined);
     }
-    return new Connection(client);
+    client.connect().catch(() => undefined);
+    return conn;
   }
 
   private running(): boolean {
@@ -139,10 +148,12 @@ export class IdleWait {
       // on a rate-limited queue, set "d" again, round after round.)
       // (A wait that begins while the connection is still being made waits for it, briefly, so
       // that the first wait after start-up is a queued one too.)
-      if (w.queues.length === 1 && !isCluster(this.client) && w.clientId === undefined) await this.connected(w);
+      if (w.queues.length === 1 && !isCluster(this.client) && w.clientId === undefined && this.canUnblock) await this.connected(w);
       const queued = w.clientId !== undefined && this.canUnblock && !this.plainNext && conn.ready;
       this.plainNext = false;
-      if (queued && (await this.waitWithReserve(w.queues[0]!, conn))) continue;
+      if (queued && (await this.waitWithReserve(w, conn))) continue;
+      // (A plain wait waits for the connection: without an offline queue a command fails at once.)
+      if (!conn.ready) await this.connected(w);
       let woke: string | undefined;
       try {
         const popped = await conn.guard(conn.client.bzpopmin(...w.markers, BLOCK_SECONDS));
@@ -153,8 +164,9 @@ export class IdleWait {
         }
         // This worker took the marker: its next call that leases passes the wake-up on.
         if (popped) woke = w.queues[w.markers.indexOf(popped[0])] ?? w.queues[0]!;
-      } catch {
+      } catch (err) {
         if (!this.running()) break;
+        this.waitFailed(w, err);
         await sleep(200, this.host.clock);
       }
       this.idle = false;
@@ -162,18 +174,33 @@ export class IdleWait {
     }
   }
 
-  /** Waits up to a second for the wait connection and its CLIENT ID. */
+  /**
+   * Waits up to a second for the wait connection to be ready and, where a queued wait is
+   * possible, for its CLIENT ID (it polls: a reply that a dropped connection swallowed never comes).
+   */
   private async connected(w: Waiter): Promise<void> {
     const until = this.host.clock.now() + 1000;
-    while (w.clientId === undefined && this.running() && this.host.clock.now() < until) {
-      if (w.clientIdKnown) await w.clientIdKnown;
-      else await sleep(10, this.host.clock);
-      if (w.clientId === undefined) await sleep(10, this.host.clock);
+    const queuedPossible = () => w.queues.length === 1 && !isCluster(this.client) && this.canUnblock;
+    while (this.running() && this.host.clock.now() < until) {
+      if (w.connection!.ready && (w.clientId !== undefined || !queuedPossible())) return;
+      await sleep(10, this.host.clock);
     }
   }
 
+  /**
+   * A wait that failed other than by a dropped connection (a marker key of the wrong type, say)
+   * is told to the worker, which repairs the queue if bad data can be the cause; the next wait is
+   * a plain one, after a pause, so that a wait that keeps failing does not spin.
+   */
+  private waitFailed(w: Waiter, err: unknown): void {
+    if (err instanceof ReplyLostError) return;
+    this.plainNext = true;
+    this.host.waitFailed(w.queues, err);
+  }
+
   /** One wait with a reserve queued behind it (see the class comment). */
-  private async waitWithReserve(queue: string, conn: Connection): Promise<boolean> {
+  private async waitWithReserve(w: Waiter, conn: Connection): Promise<boolean> {
+    const queue = w.queues[0]!;
     const k = this.keys.get(queue)!;
     const want = this.dispatcher.want();
     if (want <= 0) return false;
@@ -187,6 +214,7 @@ export class IdleWait {
     const reserve = new TaskCalls(conn).reserve(k, reserveArgs('', this.host.leaseMs, want, token, false));
     // Member "d" carries a due time (a delayed task, the end of a rate-limit window): a timer for
     // it, and a plain wait next.
+    let failed = false;
     popped.then(
       (p) => {
         if (p && p[1] === 'd') {
@@ -194,7 +222,10 @@ export class IdleWait {
           this.host.dueAt(Number(p[2]));
         }
       },
-      () => undefined,
+      (err: unknown) => {
+        failed = !(err instanceof ReplyLostError);
+        this.waitFailed(w, err);
+      },
     );
     try {
       // A wait cut off by a dropped connection is not worth an error event (the retry follows).
@@ -203,6 +234,8 @@ export class IdleWait {
       this.queued = false;
       this.dispatcher.setWaitHoldsWake(false);
     }
+    // (A wait that failed, a marker of the wrong type say, is not made again at once.)
+    if (failed) await sleep(200, this.host.clock);
     return true;
   }
 
@@ -212,7 +245,7 @@ export class IdleWait {
     if (!this.queued || this.unblocking || id === undefined) return;
     this.unblocking = true;
     const gen = this.gen;
-    this.client.client('UNBLOCK', id).then(
+    this.main.guard(this.client.client('UNBLOCK', id)).then(
       (n) => {
         this.unblocking = false;
         // Not blocked yet (the wait had not reached Redis): try again in a moment, for this wait

@@ -114,7 +114,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       },
       afterKick: (idle) => this.idleWait.afterKick(idle),
     });
-    this.idleWait = new IdleWait(this.client, groups, this.keys, this.dispatcher, { clock, workerId, leaseMs, accepting: () => this.accepting, dueAt });
+    this.idleWait = new IdleWait(this.conn, groups, this.keys, this.dispatcher, {
+      clock,
+      workerId,
+      leaseMs,
+      accepting: () => this.accepting,
+      dueAt,
+      waitFailed: (qs, err) => {
+        this.report(err);
+        this.repairer.failed(qs, err);
+      },
+    });
     this.heartbeat = new Heartbeat<T>(this.conn, groups, this.keys, this.runner, {
       events: this,
       clock,
@@ -172,10 +182,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       await this.close(0).catch(() => undefined);
       throw err;
     }
+    // close() may have begun during any wait above or below: it must find nothing started after it.
+    if (this.closing) return;
     this.accepting = true;
     this.checkEviction().catch(() => undefined);
     this.idleWait.start();
     await this.heartbeat.start();
+    if (this.closing) return;
     this.stats.start();
     this.scheduler?.start();
     this.emit('ready');

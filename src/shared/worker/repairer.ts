@@ -3,8 +3,9 @@ import type { QueueKeys } from '../keys.js';
 import { isDataError, repairQueue } from '../repair.js';
 import type { Connection } from './connection.js';
 
-/** At most one repair of a queue in this time. */
+/** At most one repair of a queue in this time; doubled (up to a minute) while repairs find nothing. */
 const REPAIR_EVERY_MS = 2000;
+const REPAIR_EVERY_MAX_MS = 60_000;
 
 /**
  * When a script of a queue fails with an error that bad data in Redis can cause (a key of the
@@ -14,6 +15,7 @@ const REPAIR_EVERY_MS = 2000;
  */
 export class Repairer {
   private readonly lastRun = new Map<string, number>();
+  private readonly every = new Map<string, number>();
 
   constructor(
     private readonly conn: Connection,
@@ -28,11 +30,14 @@ export class Repairer {
     if (!isDataError(err)) return;
     const now = this.clock.now();
     for (const queue of queues) {
-      if (now - (this.lastRun.get(queue) ?? -Infinity) < REPAIR_EVERY_MS) continue;
+      const every = this.every.get(queue) ?? REPAIR_EVERY_MS;
+      if (now - (this.lastRun.get(queue) ?? -Infinity) < every) continue;
       this.lastRun.set(queue, now);
       this.conn.guard(repairQueue(this.conn.client, this.keys.get(queue)!)).then(
         (lines) => {
           for (const line of lines) this.warn(`queue ${queue}: bad data set aside: ${line}`);
+          // An error that persists although nothing is wrong with the data: look less often.
+          this.every.set(queue, lines.length > 0 ? REPAIR_EVERY_MS : Math.min(every * 2, REPAIR_EVERY_MAX_MS));
         },
         (e: unknown) => this.report(e),
       );
