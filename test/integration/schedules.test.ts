@@ -149,8 +149,9 @@ describe('schedules', () => {
     expect(new Set(dues).size).toBe(dues.length);
     // The stop was shorter than ON_TIME_MS: the due times it spanned were at most that late, so
     // each of them fires (none is lost to the catch-up policy), then the regular fires follow.
+    // (Two workers run the fires that catch up at the same moment: in either order.)
     const later = runs.slice(before);
-    expect(later[0]!.due).toBeLessThanOrEqual(stoppedAt + 1000);
+    expect(Math.min(...later.map((r) => r.due))).toBeLessThanOrEqual(stoppedAt + 1000);
     expectConsecutive(dues, 1000);
     await q.close();
   });
