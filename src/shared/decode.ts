@@ -190,9 +190,12 @@ const OPT_CHECKS: Record<keyof StoredOpts, (v: unknown) => boolean> = {
   w: (v) => v === 1,
 };
 
+/** The options of a task published with none (most tasks): one shared, frozen value. */
+const NO_OPTS: Decoded<StoredOpts> = Object.freeze({ ok: true, value: Object.freeze({}) });
+
 /** A task's stored options: "" or a JSON object whose known keys hold valid values. */
 export function decodeOpts(text: string): Decoded<StoredOpts> {
-  if (text === '') return { ok: true, value: {} };
+  if (text === '') return NO_OPTS;
   const parsed = decodeJson(text, 'its options');
   if (!parsed.ok) return parsed;
   const o = parsed.value;

@@ -206,6 +206,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /** What the task calls leased: started, or handed back once close() began (see shutdown). */
   private leased(queue: string, records: string[], token: string): void {
+    const now = this.clock.now();
     for (const raw of records) {
       const decoded = decodeTask<T>(raw);
       if (!decoded.ok) {
@@ -217,7 +218,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       }
       const rec = decoded.value;
       if (this.accepting) {
-        this.stats.started(queue, this.clock.now(), rec.publishedAt);
+        this.stats.started(queue, now, rec.publishedAt);
         this.runner.start(queue, rec, token);
       } else {
         this.runner.handBack(queue, rec, token);
