@@ -193,7 +193,8 @@ export class IdleWait {
    * a plain one, after a pause, so that a wait that keeps failing does not spin.
    */
   private waitFailed(w: Waiter, err: unknown): void {
-    if (err instanceof ReplyLostError) return;
+    // (Not while the connection is down: the outage is told by the worker's 'waiting' events.)
+    if (err instanceof ReplyLostError || !w.connection!.ready) return;
     this.plainNext = true;
     this.host.waitFailed(w.queues, err);
   }
