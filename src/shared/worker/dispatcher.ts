@@ -59,9 +59,9 @@ export class Dispatcher {
   private waitHoldsWake = false;
   /** Per queue: no new call before this time, after a call to it failed (its node may be down). */
   private readonly pauseUntil = new Map<string, number>();
-  /** When a task call last failed, and last came back (close() stops waiting for a Redis that refuses or is silent). */
-  lastCallError = 0;
-  lastCallEnd = 0;
+  /** When a task call last failed, and last came back (see stalledSince). */
+  private lastCallError = 0;
+  private lastCallEnd = 0;
   private rr = 0;
   private seq = 0;
   private kickQueued = false;
@@ -152,6 +152,14 @@ export class Dispatcher {
   /** Whether a look for tasks is wanted that a queued wait would hold up (some queue not known empty). */
   wantsLook(): boolean {
     return this.queues.some((q) => !this.empty.has(q));
+  }
+
+  /**
+   * Whether Redis has let the calls down since `since`: a call failed after it (refused, out of
+   * memory, say), or none has come back for 5 s. close() stops waiting for such a Redis.
+   */
+  stalledSince(since: number): boolean {
+    return this.lastCallError >= since || this.host.clock.now() - Math.max(this.lastCallEnd, since) > 5000;
   }
 
   /** Sends the calls worth making now, up to the lanes. */

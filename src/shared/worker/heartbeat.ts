@@ -6,8 +6,8 @@ import type { QueueKeys } from '../keys.js';
 import { pipeScript, scriptKeys } from '../scripts.js';
 import { VERSION } from '../version.js';
 import type { Connection } from './connection.js';
-import { abortRun, type Run, type TaskRunner } from './runner.js';
-import { TaskAbortedError, type WorkerEvents } from './types.js';
+import type { Run, TaskRunner } from './runner.js';
+import type { WorkerEvents } from './types.js';
 
 /** What the heartbeat needs from the worker around it. */
 export interface HeartbeatHost<T> {
@@ -139,20 +139,9 @@ export class Heartbeat<T> {
       const [e2, m] = res[i * 2 + 1] ?? [];
       if (e1 || e2) throw e1 ?? e2;
       const [lost, cancelled] = ext as [string[], string[]];
-      for (const id of lost) {
-        const run = sent.get(`${queue}\0${id}`);
-        // (A run that finished meanwhile is not told: its finish may simply have reached Redis
-        // before this heartbeat.)
-        if (run && !run.finished) abortRun(run, new TaskAbortedError('lease-lost', `task ${id}: lease lost, the task was handed to another worker`));
-      }
-      for (const id of cancelled) {
-        const run = sent.get(`${queue}\0${id}`);
-        if (run && !run.abortReason && !run.finished) {
-          abortRun(run, new TaskAbortedError('cancelled', `task ${id} was cancelled`));
-          this.host.events.emit('cancelled', run.task);
-        }
-      }
-      for (const [key, run] of sent) if (run.task.queue === queue && this.runner.isCurrent(key, run)) run.leaseUntil = now + leaseMs;
+      for (const id of lost) this.runner.leaseLost(sent.get(`${queue}\0${id}`));
+      for (const id of cancelled) this.runner.cancelled(sent.get(`${queue}\0${id}`));
+      this.runner.renewed(queue, sent, now + leaseMs);
       // maintain's reply: [recovered, promoted, dead-lettered, next due time or -1].
       const counts = m as number[];
       const due = counts[3]!;

@@ -268,7 +268,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     while (this.dispatcher.busy) {
       const now = clock.now();
       const d = this.dispatcher;
-      if (now > flushStart + 5000 && (!this.conn.ready || d.lastCallError >= flushStart || now - Math.max(d.lastCallEnd, flushStart) > 5000)) break;
+      if (now > flushStart + 5000 && (!this.conn.ready || d.stalledSince(flushStart))) break;
       d.kick();
       await sleep(5, clock);
     }

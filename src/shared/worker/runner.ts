@@ -116,11 +116,6 @@ export class TaskRunner<T = unknown, R = unknown> {
     for (const entry of this.runs) if (entry[1].task.queue === queue) yield entry;
   }
 
-  /** Whether `run` is still the current run of its task. */
-  isCurrent(key: string, run: Run<T>): boolean {
-    return this.runs.get(key) === run;
-  }
-
   all(): IterableIterator<Run<T>> {
     return this.runs.values();
   }
@@ -185,6 +180,26 @@ export class TaskRunner<T = unknown, R = unknown> {
   quarantine(queue: string, id: string, token: string, reason: string): void {
     this.host.settle(queue, { id, token, kind: 'd', value: this.errorEntry(1, reason), at: 0 });
     this.host.events.emit('quarantined', queue, id, reason);
+  }
+
+  /**
+   * The heartbeat found this run's lease gone: another worker runs the task now. (A run that
+   * finished meanwhile is not told: its finish may simply have reached Redis before the beat.)
+   */
+  leaseLost(run: Run<T> | undefined): void {
+    if (run && !run.finished) abortRun(run, new TaskAbortedError('lease-lost', `task ${run.task.id}: lease lost, the task was handed to another worker`));
+  }
+
+  /** The heartbeat found this run's task cancelled: its signal fires and its outcome will be dropped. */
+  cancelled(run: Run<T> | undefined): void {
+    if (!run || run.abortReason || run.finished) return;
+    abortRun(run, new TaskAbortedError('cancelled', `task ${run.task.id} was cancelled`));
+    this.host.events.emit('cancelled', run.task);
+  }
+
+  /** The leases a heartbeat renewed (by key, as sent) run until `until`, for the runs still current. */
+  renewed(queue: string, sent: ReadonlyMap<string, Run<T>>, until: number): void {
+    for (const [key, run] of sent) if (run.task.queue === queue && this.runs.get(key) === run) run.leaseUntil = until;
   }
 
   /** Aborts every run whose lease ran out by now (Redis could not renew it). */
