@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue, Worker } from '../../src/index.js';
+import { PublishInterruptedError, Queue, Worker } from '../../src/index.js';
+import { registerScripts } from '../../src/shared/scripts.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 let redis: TestRedis;
@@ -50,6 +51,27 @@ describe('publish and process', () => {
     expect(waiting).toHaveLength(40);
     // The oldest first to be taken (the right end): in the order given.
     expect(waiting.reverse().map((e) => JSON.parse(e.slice(e.indexOf('"'))).split(':')[0])).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
+    await q.close();
+  });
+
+  it('an addBulk that fails part-way says which of its tasks went in', async () => {
+    const q = new Queue<number>('bulk-part', { connection: redis.url });
+    // White-box: the publish script's second call fails (as a key of the wrong type would make it).
+    registerScripts(q.client);
+    const client = q.client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const publish = client.rt_publish!;
+    let calls = 0;
+    client.rt_publish = function (this: unknown, ...args: unknown[]) {
+      if (++calls === 2) return Promise.reject(new Error('ERR something failed in the script'));
+      return publish.apply(this, args);
+    };
+    const err = await q.addBulk(Array.from({ length: 1500 }, (_, i) => ({ data: i }))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PublishInterruptedError);
+    const accepted = (err as PublishInterruptedError).accepted;
+    expect(accepted).toHaveLength(1000);
+    expect((err as Error).message).toBe('ERR something failed in the script');
+    expect((await q.counts()).waiting).toBe(1000);
+    expect((await q.getTask(accepted[999]!))?.data).toBe(999);
     await q.close();
   });
 });
