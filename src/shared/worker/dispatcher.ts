@@ -79,10 +79,7 @@ export class Dispatcher {
     // past three, smaller calls cost more than the overlap gains (docs/BENCHMARKS.md, issue 14).
     this.lanes = concurrency === 1 ? 1 : concurrency <= 8 ? 2 : 3;
     this.laneSize = Math.ceil(concurrency / this.lanes);
-    this.singleSlot = concurrency === 1;
   }
-
-  private readonly singleSlot: boolean;
 
   /**
    * A fresh fencing token: `<worker id>.<sequence>.<time>` (base 36; the time, when the call was
@@ -122,7 +119,7 @@ export class Dispatcher {
     if (list) list.push(s);
     else this.pending.set(queue, [s]);
     // (With one slot there is nothing to share: go at once.)
-    if (this.singleSlot) this.kick();
+    if (this.lanes === 1) this.kick();
     else if (!this.kickQueued) {
       this.kickQueued = true;
       setImmediate(() => {

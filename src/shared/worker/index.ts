@@ -84,6 +84,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     const { clock, id: workerId, leaseMs } = this;
     const report = (err: unknown) => this.report(err);
     const dueAt = (at: number) => this.due.set(at);
+    // A call, wait or beat that failed: told to listeners, and the queues repaired if bad data can be why.
+    const failed = (qs: readonly string[], err: unknown) => {
+      this.report(err);
+      this.repairer.failed(qs, err);
+    };
 
     this.runner = new TaskRunner<T, R>(handler, {
       events: this,
@@ -108,10 +113,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       settled: (queue, at, completed, failed) => this.stats.settled(queue, at, completed, failed),
       lost: (queue, id) => this.emit('lost', lostTask<T>(queue, id)),
       passWake: (qs) => void this.conn.pipelined(qs, (pipe, q) => pipe.zadd(this.keys.get(q)!.marker, 0, 'm')).catch(() => undefined),
-      callFailed: (queue, err) => {
-        this.report(err);
-        this.repairer.failed([queue], err);
-      },
+      callFailed: (queue, err) => failed([queue], err),
       afterKick: (idle) => this.idleWait.afterKick(idle),
     });
     this.idleWait = new IdleWait(this.conn, groups, this.keys, this.dispatcher, {
@@ -120,10 +122,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       leaseMs,
       accepting: () => this.accepting,
       dueAt,
-      waitFailed: (qs, err) => {
-        this.report(err);
-        this.repairer.failed(qs, err);
-      },
+      waitFailed: failed,
     });
     this.heartbeat = new Heartbeat<T>(this.conn, groups, this.keys, this.runner, {
       events: this,
@@ -135,10 +134,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       startedAt: clock.now(),
       kick: () => this.dispatcher.kick(),
       dueAt,
-      beatFailed: (qs, err) => {
-        this.report(err);
-        this.repairer.failed(qs, err);
-      },
+      beatFailed: failed,
     });
     // Something may be due now (a delayed task, a retry, the end of a rate-limit window): look
     // again, passing the wake-up on if more is there than this worker takes, and beat.

@@ -116,10 +116,6 @@ export class TaskRunner<T = unknown, R = unknown> {
     for (const entry of this.runs) if (entry[1].task.queue === queue) yield entry;
   }
 
-  all(): IterableIterator<Run<T>> {
-    return this.runs.values();
-  }
-
   /** Starts the handler on a leased task. */
   start(queue: string, rec: TaskRecord<T>, token: string): void {
     const task: Task<T> = {
